@@ -1,0 +1,361 @@
+"""The ``jaxunc`` command line: argument parsing → studies → JSON + figures.
+
+Exit codes: 0 success, 2 bad arguments (nothing is written), 1 any other failure
+(nothing half-written: files are written to a temporary folder and moved into place).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from jaxunc.errors import InvalidArgument
+
+__all__ = ["main"]
+
+TOY_FIGURES = (
+    "fig4_training_samples.png",
+    "fig5_sample_means.png",
+    "fig6_std_vs_ngen.png",
+    "fig7_funnels.png",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors that say which argument is wrong (exit code 2)."""
+
+    def error(self, message: str) -> None:  # pragma: no cover - argparse calls exit
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _size_list(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or any(not p for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of positive integers, got {text!r}"
+        )
+    sizes = []
+    for part in parts:
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of positive integers, got {text!r}"
+            ) from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"sizes must be positive integers, got {value}"
+            )
+        sizes.append(value)
+    return tuple(sizes)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**63), got {text!r}"
+        ) from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**63), got {value}"
+        )
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
+    from jaxunc.studies.toy import FIT_CHOICES, PRECISIONS, ToyConfig
+
+    defaults = ToyConfig.__dataclass_fields__
+    parser.add_argument(
+        "--pseudo-experiments",
+        type=_positive_int,
+        default=defaults["pseudo_experiments"].default,
+        metavar="P",
+        help="number of pseudo-experiments (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=defaults["n_train"].default,
+        metavar="N",
+        help="training events per pseudo-experiment (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-gen",
+        type=_size_list,
+        default=defaults["n_gen"].default,
+        metavar="N1,N2,...",
+        help="generated-sample sizes (default: 30,100,300,1000)",
+    )
+    parser.add_argument(
+        "--mu",
+        type=_finite_float,
+        default=defaults["mu"].default,
+        help="true mean μ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sigma",
+        type=_finite_float,
+        default=defaults["sigma"].default,
+        help="true standard deviation σ > 0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fit",
+        choices=sorted(FIT_CHOICES),
+        default=defaults["fit"].default,
+        help="what the ideal surrogate fits: mean and σ, or the mean with σ known (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ddof",
+        type=int,
+        choices=(0, 1),
+        default=defaults["ddof"].default,
+        help="σ̂² = Σ(x - x̄)²/(n - ddof); 0 is maximum likelihood (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=defaults["seed"].default,
+        help="root random seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=None,
+        metavar="C",
+        help="pseudo-experiments per compiled call (default: about 4M events per chunk); results do not depend on it",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults["precision"].default,
+        help="floating-point precision (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(out_default),
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="skip the figures (and the extra runs behind Figures 4 and 7)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jaxunc",
+        description="How much is a generated dataset worth? Pseudo-experiments of the chain θ → D_train → surrogate → D_gen → estimate.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    toy = commands.add_parser(
+        "toy",
+        help="the Gaussian toy of Appendix A (Figures 4-7)",
+        description="The Gaussian toy of Appendix A: spread of the sample mean for true and for generated events.",
+    )
+    _add_toy_arguments(toy, "results/toy")
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="run every study with the paper's defaults into results/",
+        description="Run the paper's studies with their defaults (for now: the toy of Appendix A) and write results and figures under --out.",
+    )
+    reproduce.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    reproduce.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
+    return parser
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work if ``out`` cannot be created or written."""
+    if out.exists() and not out.is_dir():
+        raise InvalidArgument("out", f"{str(out)!r} exists and is not a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise InvalidArgument("out", f"cannot write under {str(probe)!r}")
+
+
+@contextlib.contextmanager
+def _staging(out: Path):
+    """A temporary folder next to ``out``; its files move into ``out`` only on success."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        yield staging
+        out.mkdir(parents=True, exist_ok=True)
+        for item in sorted(staging.iterdir()):
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    text = json.dumps(payload, indent=2, default=_json_default, allow_nan=False)
+    path.write_text(text + "\n")
+
+
+def _print_toy_table(result) -> None:
+    rows = [("n_gen", "truth std", "predicted", "surrogate std", "predicted")]
+    for i, n in enumerate(result.n_gen):
+        t, s = result.truth, result.surrogate
+        rows.append(
+            (
+                str(n),
+                f"{t['std'][i]:.5f} ± {t['std_stderr'][i]:.5f}",
+                f"{t['predicted_std'][i]:.5f}",
+                f"{s['std'][i]:.5f} ± {s['std_stderr'][i]:.5f}",
+                f"{s['predicted_std'][i]:.5f}",
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+    rt = result.runtime
+    print(
+        f"{rt['events']:.3g} events in {rt['seconds']:.2f} s "
+        f"({rt['events_per_second']:.3g} events/s, compile {rt['compile_seconds']:.2f} s, "
+        f"{rt['backend']} × {rt['device_count']})"
+    )
+
+
+def _run_toy(
+    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
+) -> None:
+    from jaxunc.studies.toy import ToyConfig, run_toy
+
+    config = ToyConfig(**overrides)
+    _check_writable(out)
+    result = run_toy(config, figures=figures, progress=not quiet)
+    with _staging(out) as staging:
+        _write_json(staging / "summary.json", result.to_json())
+        if figures:
+            from jaxunc import plots
+
+            plots.save_toy_figures(result, staging)
+    if not quiet:
+        _print_toy_table(result)
+        print(f"wrote {out / 'summary.json'}" + (" and Figures 4-7" if figures else ""))
+
+
+def _toy(args: argparse.Namespace) -> None:
+    _run_toy(
+        args,
+        args.out,
+        args.quiet,
+        not args.no_plots,
+        pseudo_experiments=args.pseudo_experiments,
+        n_train=args.n_train,
+        n_gen=args.n_gen,
+        mu=args.mu,
+        sigma=args.sigma,
+        fit=args.fit,
+        ddof=args.ddof,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        precision=args.precision,
+    )
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    _check_writable(args.out)
+    _run_toy(args, args.out / "toy", args.quiet, True)
+    if not args.quiet:
+        print(
+            f"reproduce: done in {time.perf_counter() - start:.1f} s; results under {args.out}/"
+        )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "toy": _toy,
+    "reproduce": _reproduce,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "precision", "float32") == "float64":
+        import jax
+
+        # This is the user's own process and they asked for float64 explicitly.
+        jax.config.update("jax_enable_x64", True)
+    command = parser._subparsers._group_actions[0].choices[args.command]
+    try:
+        COMMANDS[args.command](args)
+    except InvalidArgument as error:
+        command.print_usage(sys.stderr)
+        flag = "--" + error.argument.replace("_", "-")
+        print(
+            f"jaxunc {args.command}: error: argument {flag}: {error.detail}",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("jaxunc: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

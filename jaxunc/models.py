@@ -1,0 +1,207 @@
+"""True simulators: the ``Model`` protocol and the built-in models.
+
+A model is anything with two methods,
+
+* ``sample(key, theta, n) -> x``: ``n`` events (static int), ``x.shape == (n, *event_shape)``;
+* ``log_prob(x, theta) -> log p``: per-event log density, shape ``(n,)``.
+
+``theta`` is a pytree of arrays, by convention a ``dict`` of named parameters, e.g.
+``{"mu": 0.0, "sigma": 1.0}``.  Optional methods let jaxunc do more with a model but
+are never required:
+
+* ``check_params(theta)``: raise ``ValueError`` naming a bad parameter (called eagerly
+  on concrete values, before any computation starts);
+* ``to_unconstrained(theta)`` / ``from_unconstrained(u)``: a bijection onto an
+  unconstrained space, used by the generic maximum-likelihood fit (defaults to identity);
+* ``initial_params(x)``: a data-driven starting point for the generic fit;
+* ``closed_form_mle(x, theta, free)``: the exact maximum-likelihood estimate, used as a
+  fast path (a test checks it against the generic Newton fit).
+
+``model_from_functions(sample, log_prob)`` turns two plain functions into a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxunc import random as fast_random
+
+__all__ = [
+    "CustomModel",
+    "Exponential",
+    "Gaussian",
+    "Model",
+    "check_params",
+    "model_from_functions",
+]
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A true simulator: ``sample(key, theta, n)`` and ``log_prob(x, theta)``."""
+
+    def sample(self, key: jax.Array, theta: Any, n: int) -> jax.Array: ...
+
+    def log_prob(self, x: jax.Array, theta: Any) -> jax.Array: ...
+
+
+def _require_finite(theta: Mapping[str, Any]) -> None:
+    for name, value in theta.items():
+        array = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"parameter {name!r} must be finite (got {value!r})")
+
+
+def _require_positive(theta: Mapping[str, Any], name: str) -> None:
+    if np.any(np.asarray(theta[name], dtype=np.float64) <= 0):
+        raise ValueError(f"parameter {name!r} must be > 0 (got {theta[name]!r})")
+
+
+def _require_names(theta: Any, names: tuple[str, ...], model: str) -> None:
+    if not isinstance(theta, Mapping) or set(theta) != set(names):
+        got = sorted(theta) if isinstance(theta, Mapping) else type(theta).__name__
+        raise ValueError(
+            f"{model} parameters must be a dict with keys {list(names)} (got {got})"
+        )
+
+
+def check_params(model: Any, theta: Any) -> None:
+    """Validate ``theta`` for ``model`` eagerly: finite leaves, then the model's own check."""
+    for leaf in jax.tree_util.tree_leaves(theta):
+        if not np.all(np.isfinite(np.asarray(leaf, dtype=np.float64))):
+            raise ValueError(f"theta must be finite (got {theta!r})")
+    checker = getattr(model, "check_params", None)
+    if checker is not None:
+        checker(theta)
+
+
+def _float_dtype(*values: Any) -> jnp.dtype:
+    """The floating dtype of the parameters (float32 unless they are float64)."""
+    dtype = jnp.result_type(*values)
+    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gaussian:
+    """Normal distribution with mean ``mu`` and standard deviation ``sigma`` (> 0).
+
+    ``theta = {"mu": ..., "sigma": ...}``; events are scalars (``x.shape == (n,)``).
+    The dtype of the events is that of the parameters (float32 for Python floats).
+    """
+
+    parameter_names = ("mu", "sigma")
+
+    def sample(
+        self, key: jax.Array, theta: Mapping[str, jax.Array], n: int
+    ) -> jax.Array:
+        dtype = _float_dtype(theta["mu"], theta["sigma"])
+        return theta["mu"] + theta["sigma"] * fast_random.normal(key, (n,), dtype)
+
+    def log_prob(self, x: jax.Array, theta: Mapping[str, jax.Array]) -> jax.Array:
+        z = (x - theta["mu"]) / theta["sigma"]
+        return -0.5 * z * z - jnp.log(theta["sigma"]) - 0.5 * math.log(2 * math.pi)
+
+    def check_params(self, theta: Any) -> None:
+        _require_names(theta, self.parameter_names, "Gaussian")
+        _require_finite(theta)
+        _require_positive(theta, "sigma")
+
+    def to_unconstrained(self, theta: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        return {"mu": theta["mu"], "sigma": jnp.log(theta["sigma"])}
+
+    def from_unconstrained(self, u: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        return {"mu": u["mu"], "sigma": jnp.exp(u["sigma"])}
+
+    def initial_params(self, x: jax.Array) -> dict[str, jax.Array]:
+        return {"mu": jnp.mean(x), "sigma": jnp.std(x) + jnp.finfo(x.dtype).tiny}
+
+    def closed_form_mle(
+        self,
+        x: jax.Array,
+        theta: Mapping[str, jax.Array],
+        free: tuple[str, ...],
+        ddof: int = 0,
+    ) -> dict[str, jax.Array]:
+        """Sample mean and ``sqrt(sum((x - mean)**2) / (n - ddof))``; ddof=0 is the MLE.
+
+        Parameters not in ``free`` keep their value in ``theta``.
+        """
+        mean = jnp.mean(x)
+        fitted = dict(theta)
+        if "mu" in free:
+            fitted["mu"] = mean
+        if "sigma" in free:
+            center = fitted["mu"]
+            fitted["sigma"] = jnp.sqrt(jnp.sum((x - center) ** 2) / (x.shape[0] - ddof))
+        return fitted
+
+
+@dataclasses.dataclass(frozen=True)
+class Exponential:
+    """Exponential distribution with ``rate`` λ > 0: p(x) = λ exp(-λ x), x ≥ 0.
+
+    ``theta = {"rate": ...}``; the mean is 1/λ.
+    """
+
+    parameter_names = ("rate",)
+
+    def sample(
+        self, key: jax.Array, theta: Mapping[str, jax.Array], n: int
+    ) -> jax.Array:
+        dtype = _float_dtype(theta["rate"])
+        return fast_random.exponential(key, (n,), dtype) / theta["rate"]
+
+    def log_prob(self, x: jax.Array, theta: Mapping[str, jax.Array]) -> jax.Array:
+        rate = theta["rate"]
+        return jnp.where(x >= 0, jnp.log(rate) - rate * x, -jnp.inf)
+
+    def check_params(self, theta: Any) -> None:
+        _require_names(theta, self.parameter_names, "Exponential")
+        _require_finite(theta)
+        _require_positive(theta, "rate")
+
+    def to_unconstrained(self, theta: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        return {"rate": jnp.log(theta["rate"])}
+
+    def from_unconstrained(self, u: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        return {"rate": jnp.exp(u["rate"])}
+
+    def initial_params(self, x: jax.Array) -> dict[str, jax.Array]:
+        return {"rate": 1.0 / (jnp.mean(x) + jnp.finfo(x.dtype).tiny)}
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomModel:
+    """A model made of user functions; see ``model_from_functions``."""
+
+    sample_fn: Callable[[jax.Array, Any, int], jax.Array]
+    log_prob_fn: Callable[[jax.Array, Any], jax.Array]
+    check_params_fn: Callable[[Any], None] | None = None
+
+    def sample(self, key: jax.Array, theta: Any, n: int) -> jax.Array:
+        return self.sample_fn(key, theta, n)
+
+    def log_prob(self, x: jax.Array, theta: Any) -> jax.Array:
+        return self.log_prob_fn(x, theta)
+
+    def check_params(self, theta: Any) -> None:
+        if self.check_params_fn is not None:
+            self.check_params_fn(theta)
+
+
+def model_from_functions(
+    sample: Callable[[jax.Array, Any, int], jax.Array],
+    log_prob: Callable[[jax.Array, Any], jax.Array],
+    check_params: Callable[[Any], None] | None = None,
+) -> CustomModel:
+    """Wrap ``sample(key, theta, n)`` and ``log_prob(x, theta)`` into a ``Model``."""
+    if not callable(sample) or not callable(log_prob):
+        raise ValueError("sample and log_prob must be callables")
+    return CustomModel(sample, log_prob, check_params)

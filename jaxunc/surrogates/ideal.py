@@ -1,0 +1,84 @@
+"""The ideal surrogate: the paper's "perfectly trained GAN" (Appendix A, eq. (26)).
+
+It knows the true model family, fits it to the training sample by maximum likelihood
+and samples from the fit.  For the Gaussian this is the closed form (sample mean and
+standard deviation); for any other model it is the generic autodiff Newton fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+
+from jaxunc.estimators import FitResult, fit_model
+
+__all__ = ["IdealFit"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class IdealFit:
+    """Maximum-likelihood fit of ``model`` to the training data; samples from the fit.
+
+    Args:
+      model: the true model family (any ``Model``).
+      reference: a full parameter dict; parameters not in ``free`` stay fixed at these
+        values (e.g. σ known), the free ones start there unless the model has
+        ``initial_params``.
+      free: names of the fitted parameters, e.g. ``("mu",)`` or ``("mu", "sigma")``.
+      ddof: delta degrees of freedom of the fitted variance, for models with a closed
+        form that supports it (the Gaussian): σ̂² = Σ(x - x̄)² / (n - ddof).  0 (default)
+        is the maximum-likelihood estimate; 1 the unbiased variance.
+      max_iterations: Newton steps for the generic fit.
+
+    ``fit`` returns a ``FitResult``; its ``theta`` is what ``sample`` draws from.
+    """
+
+    model: Any
+    reference: Mapping[str, float]
+    free: tuple[str, ...]
+    ddof: int = 0
+    max_iterations: int = 50
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.free if name not in self.reference]
+        if not self.free or unknown:
+            raise ValueError(
+                f"free must name parameters of the model, from {sorted(self.reference)} "
+                f"(got {self.free!r})"
+            )
+        if self.ddof not in (0, 1):
+            raise ValueError(
+                f"ddof must be 0 (maximum likelihood) or 1 (got {self.ddof!r})"
+            )
+        if self.ddof and getattr(self.model, "closed_form_mle", None) is None:
+            raise ValueError(
+                "ddof=1 needs a model with a closed-form fit; use ddof=0 (MLE)"
+            )
+
+    @property
+    def min_train(self) -> int:
+        """Fewest training events the fit is defined for."""
+        return max(len(self.free), self.ddof + 1)
+
+    def fit(self, key: jax.Array, data: jax.Array) -> FitResult:
+        del key  # the fit is deterministic given the data
+        return fit_model(
+            self.model,
+            data,
+            self.reference,
+            self.free,
+            ddof=self.ddof,
+            max_iterations=self.max_iterations,
+        )
+
+    def sample(self, key: jax.Array, params: FitResult, n: int) -> jax.Array:
+        return self.model.sample(key, params.theta, n)
+
+    def log_prob(self, x: jax.Array, params: FitResult) -> jax.Array:
+        return self.model.log_prob(x, params.theta)
+
+    def fit_converged(self, params: FitResult) -> jax.Array:
+        return params.converged

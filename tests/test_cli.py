@@ -1,0 +1,159 @@
+"""The command line: outputs, reproducibility, and bad input (exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jaxunc.cli import TOY_FIGURES, main
+
+SMALL = ["--pseudo-experiments", "3000", "--quiet"]
+
+
+def run_cli(*argv: str) -> int:
+    try:
+        return main(list(argv))
+    except SystemExit as exit_:  # argparse exits for its own errors
+        return int(exit_.code)
+
+
+def test_toy_writes_summary(tmp_path):
+    out = tmp_path / "toy"
+    assert (
+        run_cli("toy", *SMALL, "--n-gen", "30,300", "--no-plots", "--out", str(out))
+        == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    config = summary["config"]
+    assert config["pseudo_experiments"] == 3000 and config["n_gen"] == [30, 300]
+    assert config["fit"] == "mean-std" and config["ddof"] == 0 and config["seed"] == 0
+    assert summary["n_gen"] == [30, 300]
+    for part in ("truth", "surrogate"):
+        for field in ("mean", "std", "std_stderr", "predicted_std"):
+            assert len(summary[part][field]) == 2
+    assert summary["truth"]["predicted_std"] == pytest.approx([30**-0.5, 300**-0.5])
+    assert summary["surrogate"]["predicted_std"] == pytest.approx(
+        [(0.01 + 0.99 / 30) ** 0.5, (0.01 + 0.99 / 300) ** 0.5]
+    )
+    runtime = summary["runtime"]
+    for field in (
+        "seconds",
+        "events",
+        "events_per_second",
+        "backend",
+        "device_count",
+        "jax_version",
+    ):
+        assert field in runtime
+    assert runtime["events"] == 3000 * (100 + 2 * 330)
+
+
+def test_chunk_size_does_not_change_the_summary(tmp_path):
+    summaries = []
+    for chunk in ("128", "1000"):
+        out = tmp_path / chunk
+        assert (
+            run_cli(
+                "toy", *SMALL, "--no-plots", "--chunk-size", chunk, "--out", str(out)
+            )
+            == 0
+        )
+        summaries.append(json.loads((out / "summary.json").read_text()))
+    for part in ("truth", "surrogate", "fitted", "training"):
+        assert summaries[0][part] == summaries[1][part]
+
+
+def test_toy_writes_the_four_figures(tmp_path):
+    assert run_cli("toy", *SMALL, "--out", str(tmp_path)) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"summary.json", *TOY_FIGURES}
+
+
+BAD_ARGUMENTS = [
+    (["--sigma", "0"], "--sigma"),
+    (["--sigma", "-1"], "--sigma"),
+    (["--sigma", "nan"], "--sigma"),
+    (["--mu", "inf"], "--mu"),
+    (["--mu", "nan"], "--mu"),
+    (["--n-train", "0"], "--n-train"),
+    (["--n-train", "1"], "--n-train"),
+    (["--fit", "mean", "--ddof", "1", "--n-train", "1"], "--n-train"),
+    (["--n-gen", "0"], "--n-gen"),
+    (["--n-gen", "-5,10"], "--n-gen"),
+    (["--n-gen", "10,,x"], "--n-gen"),
+    (["--pseudo-experiments", "0"], "--pseudo-experiments"),
+    (["--pseudo-experiments", "1"], "--pseudo-experiments"),
+    (["--pseudo-experiments", "ten"], "--pseudo-experiments"),
+    (["--fit", "median"], "--fit"),
+    (["--chunk-size", "0"], "--chunk-size"),
+    (["--seed", "-1"], "--seed"),
+    (["--precision", "float16"], "--precision"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "flag"), BAD_ARGUMENTS)
+def test_bad_input_exits_2_and_writes_nothing(arguments, flag, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli("toy", *arguments, "--out", str(out)) == 2
+    error = capsys.readouterr().err
+    assert f"argument {flag}" in error
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    assert run_cli("toy", *SMALL, "--out", str(target)) == 2
+    assert "argument --out" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_real_process_exit_code_and_message(tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.run(
+        [sys.executable, "-m", "jaxunc", "toy", "--sigma", "-2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 2
+    assert "argument --sigma: must be > 0" in process.stderr
+    assert not out.exists()
+
+
+def test_progress_bar_is_quiet_when_not_a_terminal(tmp_path):
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxunc",
+            "toy",
+            "--pseudo-experiments",
+            "2000",
+            "--no-plots",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr
+    assert "PE/s" not in process.stderr and "%|" not in process.stderr
+    assert "events/s" in process.stdout  # the summary table still prints
+
+
+def test_reproduce_runs_the_paper_defaults(tmp_path):
+    """The README's first Quick-start command (the installed part aside)."""
+    assert run_cli("reproduce", "--quiet", "--out", str(tmp_path)) == 0
+    toy = tmp_path / "toy"
+    assert {p.name for p in toy.iterdir()} == {"summary.json", *TOY_FIGURES}
+    summary = json.loads((toy / "summary.json").read_text())
+    assert summary["config"]["pseudo_experiments"] == 100_000
+    assert summary["n_gen"] == [30, 100, 300, 1000]
+    assert sum(summary["surrogate"]["failures"]) == 0

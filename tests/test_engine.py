@@ -1,0 +1,317 @@
+"""The engine: reproducibility across chunk sizes, the paper's predictions within
+derived tolerances, the exponential and a user model through the generic MLE path."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxunc import (
+    Chain,
+    Estimate,
+    Exponential,
+    Gaussian,
+    IdealFit,
+    MaximumLikelihood,
+    SampleMean,
+    chain_pseudo_experiment,
+    model_from_functions,
+    pseudo_experiment_key,
+    run_chain,
+    run_pseudo_experiments,
+)
+from jaxunc.engine import REDUCTION_BLOCK, block_moments, moments_merge, moments_summary
+
+K_SIGMA = 4.0  # two-sided tolerance in standard errors for every statistical check
+
+
+def gaussian_chain(
+    mu=0.0,
+    sigma=1.0,
+    n_train=100,
+    n_gen=(30, 100, 300, 1000),
+    free=("mu", "sigma"),
+    ddof=0,
+):
+    theta = {"mu": np.float32(mu), "sigma": np.float32(sigma)}
+    surrogate = IdealFit(Gaussian(), theta, free, ddof=ddof)
+    return Chain(Gaussian(), theta, surrogate, SampleMean(), n_train, n_gen)
+
+
+def assert_within(measured, stderr, expected, k=K_SIGMA):
+    measured, stderr, expected = map(np.asarray, (measured, stderr, expected))
+    pulls = (measured - expected) / stderr
+    assert np.all(np.abs(pulls) < k), (
+        f"pulls {pulls} (measured {measured}, expected {expected})"
+    )
+
+
+def test_identical_results_for_any_chunk_size(key):
+    chain = gaussian_chain(n_gen=(10, 50))
+    n_pseudo = 2 * REDUCTION_BLOCK + 77
+    edges = {"surrogate": np.linspace(-1, 1, 21)}
+    runs = [
+        run_chain(
+            chain, key, n_pseudo, chunk_size=c, histogram_edges=edges, progress=False
+        )
+        for c in (n_pseudo, 1000, 333, 64)
+    ]
+    reference = runs[0].outputs
+    for run in runs[1:]:
+        for name, fields in reference.items():
+            for field, value in fields.items():
+                got = run.outputs[name][field]
+                assert got.tobytes() == value.tobytes(), (
+                    name,
+                    field,
+                    run.stats.chunk_size,
+                )
+
+
+def test_pseudo_experiment_i_uses_fold_in_of_root(key):
+    """The engine's moments equal those of pseudo-experiments run one by one."""
+    chain = gaussian_chain(n_gen=(20,))
+    single = jax.jit(chain_pseudo_experiment(chain))
+    values = np.array(
+        [
+            single(pseudo_experiment_key(key, i))["surrogate"].value[0, 0]
+            for i in range(6)
+        ],
+        np.float64,
+    )
+    run = run_chain(chain, key, 6, chunk_size=4, progress=False)
+    np.testing.assert_allclose(
+        run.outputs["surrogate"]["mean"][0, 0], values.mean(), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        run.outputs["surrogate"]["std"][0, 0], values.std(ddof=1), rtol=1e-5
+    )
+
+
+def test_compiles_once_per_run(key):
+    traces = []
+    pe = chain_pseudo_experiment(gaussian_chain(n_gen=(5,)))
+
+    def counted(k):
+        traces.append(1)
+        return pe(k)
+
+    run_pseudo_experiments(counted, key, 2500, chunk_size=1000, progress=False)
+    assert len(traces) == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},  # the paper's configuration (Appendix A)
+        {"mu": 3.0, "sigma": 2.5, "n_train": 40, "n_gen": (10, 60, 3000), "ddof": 1},
+        {"mu": -1.0, "sigma": 0.5, "n_train": 25, "n_gen": (5, 500), "free": ("mu",)},
+    ],
+)
+def test_toy_spreads_match_predictions(options, key):
+    chain = gaussian_chain(**options)
+    theta, n_train = chain.theta, chain.n_train
+    sigma = float(theta["sigma"])
+    n_gen = np.asarray(chain.n_gen, np.float64)
+    ddof = options.get("ddof", 0)
+    fitted_variance = (
+        sigma**2
+        if options.get("free") == ("mu",)
+        else sigma**2 * (n_train - 1) / (n_train - ddof)
+    )
+    run = run_chain(chain, key, 20_000, progress=False)
+    truth, surrogate = run.outputs["truth"], run.outputs["surrogate"]
+    assert truth["failures"].sum() == 0 and surrogate["failures"].sum() == 0
+    assert_within(truth["std"][:, 0], truth["std_stderr"][:, 0], sigma / np.sqrt(n_gen))
+    predicted = np.sqrt(sigma**2 / n_train + fitted_variance / n_gen)
+    assert_within(surrogate["std"][:, 0], surrogate["std_stderr"][:, 0], predicted)
+    mu = float(theta["mu"])
+    assert_within(truth["mean"][:, 0], truth["mean_stderr"][:, 0], mu)
+    assert_within(surrogate["mean"][:, 0], surrogate["mean_stderr"][:, 0], mu)
+    # The training-sample mean: σ/√n_train, the floor the surrogate never beats.
+    train = run.outputs["train"]
+    assert_within(train["std"][0], train["std_stderr"][0], sigma / math.sqrt(n_train))
+
+
+def test_exponential_generic_fit_plateaus_at_training_floor(key):
+    """Ideal surrogate by generic Newton MLE (no closed form) on the exponential.
+
+    With λ̂ = 1/x̄_train, the generated sample mean has
+    Var = (1/λ²) [1/n + (1 + 1/n)/n_gen]  → (1/λ²)/n, the training floor.
+    """
+    rate, n_train, n_gen = 2.0, 50, (10, 100, 5000)
+    theta = {"rate": np.float32(rate)}
+    surrogate = IdealFit(Exponential(), theta, ("rate",))
+    chain = Chain(Exponential(), theta, surrogate, SampleMean(), n_train, n_gen)
+    run = run_chain(chain, key, 8000, progress=False)
+    sizes = np.asarray(n_gen, np.float64)
+    predicted = np.sqrt(1 / n_train + (1 + 1 / n_train) / sizes) / rate
+    out = run.outputs["surrogate"]
+    assert out["failures"].sum() == 0 and run.outputs["fit"]["failures"].sum() == 0
+    assert_within(out["std"][:, 0], out["std_stderr"][:, 0], predicted)
+    floor = 1 / (rate * math.sqrt(n_train))
+    assert out["std"][-1, 0] > floor - K_SIGMA * out["std_stderr"][-1, 0]
+    truth = run.outputs["truth"]
+    assert_within(
+        truth["std"][:, 0], truth["std_stderr"][:, 0], 1 / (rate * np.sqrt(sizes))
+    )
+
+
+def test_exponential_mle_estimator_exact_variance(key):
+    """MLE of the rate on generated events, exact finite-sample variance.
+
+    λ̂ = 1/x̄ with x̄ ~ Gamma(N, Nλ): E[λ̂] = Nλ/(N-1), E[λ̂²] = N²λ²/((N-1)(N-2)).
+    Chained through the fitted λ̂_train (n events), Var(λ̂_gen) follows in closed form.
+    """
+    rate, n_train, n_gen = 1.5, 40, (20, 2000)
+    theta = {"rate": np.float32(rate)}
+    estimator = MaximumLikelihood(Exponential(), theta, ("rate",))
+    chain = Chain(
+        Exponential(),
+        theta,
+        IdealFit(Exponential(), theta, ("rate",)),
+        estimator,
+        n_train,
+        n_gen,
+    )
+    run = run_chain(chain, key, 6000, progress=False)
+    n = n_train
+    first_train, second_train = n * rate / (n - 1), n**2 * rate**2 / ((n - 1) * (n - 2))
+    sizes = np.asarray(n_gen, np.float64)
+    second = sizes**2 / ((sizes - 1) * (sizes - 2)) * second_train
+    first = sizes / (sizes - 1) * first_train
+    out = run.outputs["surrogate"]
+    assert out["failures"].sum() == 0
+    assert_within(out["std"][:, 0], out["std_stderr"][:, 0], np.sqrt(second - first**2))
+    truth_var = sizes**2 * rate**2 / ((sizes - 1) ** 2 * (sizes - 2))
+    assert_within(
+        run.outputs["truth"]["std"][:, 0],
+        run.outputs["truth"]["std_stderr"][:, 0],
+        np.sqrt(truth_var),
+    )
+
+
+def test_user_model_through_the_engine(key):
+    """A model given as two functions only: log x ~ N(m, s²). The ideal surrogate fits
+    (m, s) by generic Newton from the reference point; the MLE of m on generated events
+    behaves like the Gaussian toy: Var = s²/n + s²(n-1)/n / n_gen."""
+
+    def sample(k, theta, n):
+        return jnp.exp(
+            theta["m"] + theta["s"] * jax.random.normal(k, (n,), theta["m"].dtype)
+        )
+
+    def log_prob(x, theta):
+        z = (jnp.log(x) - theta["m"]) / theta["s"]
+        return -0.5 * z * z - jnp.log(theta["s"] * x) - 0.5 * math.log(2 * math.pi)
+
+    model = model_from_functions(sample, log_prob)
+    theta = {"m": np.float32(0.2), "s": np.float32(0.5)}
+    surrogate = IdealFit(model, theta, ("m", "s"))
+    estimator = MaximumLikelihood(model, theta, ("m",))
+    n_train, n_gen = 30, (10, 1000)
+    chain = Chain(model, theta, surrogate, estimator, n_train, n_gen)
+    run = run_chain(chain, key, 4000, progress=False)
+    out = run.outputs["surrogate"]
+    assert out["failures"].sum() == 0 and run.outputs["fit"]["failures"].sum() == 0
+    sizes = np.asarray(n_gen, np.float64)
+    s = 0.5
+    predicted = np.sqrt(s**2 / n_train + s**2 * (n_train - 1) / n_train / sizes)
+    assert_within(out["std"][:, 0], out["std_stderr"][:, 0], predicted)
+
+
+def test_failed_fits_are_counted_not_averaged(key):
+    """A pseudo-experiment whose estimate fails is counted and left out, never NaN."""
+
+    def pseudo_experiment(k):
+        x = jax.random.normal(k)
+        return {"value": Estimate(x[None], x > 0)}
+
+    run = run_pseudo_experiments(pseudo_experiment, key, 3000, progress=False)
+    out = run.outputs["value"]
+    assert out["failures"][0] + out["count"][0] == 3000
+    assert 1300 < out["failures"][0] < 1700
+    assert out["mean"][0] > 0 and np.isfinite(out["std"][0])
+
+
+def test_moment_merging_matches_numpy():
+    rng = np.random.default_rng(0)
+    values = rng.gamma(2.0, size=(5000, 3))
+    blocks = values.reshape(5, 1000, 3)
+    per_block = block_moments(blocks, np.ones_like(blocks, bool))
+    merged = None
+    for b in range(5):
+        part = type(per_block)(*(f[b] for f in per_block))
+        merged = part if merged is None else moments_merge(merged, part)
+    summary = moments_summary(merged)
+    np.testing.assert_allclose(summary["mean"], values.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(summary["std"], values.std(0, ddof=1), rtol=1e-12)
+    central4 = ((values - values.mean(0)) ** 4).sum(0)
+    np.testing.assert_allclose(merged.m4, central4, rtol=1e-10)
+
+
+def test_std_stderr_is_calibrated(key):
+    """The reported std_stderr matches the spread of std over independent replicas."""
+    chain = gaussian_chain(n_gen=(50,))
+    stds, errors = [], []
+    for replica in range(12):
+        run = run_chain(chain, jax.random.fold_in(key, replica), 2000, progress=False)
+        stds.append(run.outputs["surrogate"]["std"][0, 0])
+        errors.append(run.outputs["surrogate"]["std_stderr"][0, 0])
+    observed = np.std(stds, ddof=1)
+    # The sample std of 12 replicas has a relative standard error of 1/sqrt(22).
+    assert abs(observed / np.mean(errors) - 1) < K_SIGMA / math.sqrt(2 * 11)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_train": 1}, "n_train must be >= 2"),
+        ({"n_train": 0}, "n_train must be a positive integer"),
+        ({"n_gen": ()}, "n_gen must be a non-empty"),
+        ({"n_gen": (10, 0)}, "n_gen must be a positive integer"),
+        ({"sigma": 0.0}, "'sigma' must be > 0"),
+        ({"mu": float("nan")}, "must be finite"),
+    ],
+)
+def test_chain_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gaussian_chain(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_pseudo": 0}, "n_pseudo must be a positive"),
+        ({"chunk_size": 0}, "chunk_size must be a positive"),
+    ],
+)
+def test_engine_rejects_bad_sizes(kwargs, message, key):
+    options = {"n_pseudo": 10, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        run_chain(
+            gaussian_chain(n_gen=(5,)),
+            key,
+            options.pop("n_pseudo"),
+            progress=False,
+            **options,
+        )
+
+
+def test_float64_run(x64, key):
+    theta = {"mu": np.float64(0.0), "sigma": np.float64(1.0)}
+    chain = Chain(
+        Gaussian(),
+        theta,
+        IdealFit(Gaussian(), theta, ("mu", "sigma")),
+        SampleMean(),
+        100,
+        (100,),
+    )
+    run = run_chain(chain, key, 5000, progress=False)
+    out = run.outputs["surrogate"]
+    assert_within(out["std"][:, 0], out["std_stderr"][:, 0], np.sqrt(0.01 + 0.99 / 100))

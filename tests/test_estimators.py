@@ -1,0 +1,127 @@
+"""Maximum-likelihood fits: generic Newton vs closed forms (float64), failure flags."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxunc import (
+    Exponential,
+    Gaussian,
+    IdealFit,
+    MaximumLikelihood,
+    SampleMean,
+    fit_model,
+    maximum_likelihood_fit,
+    model_from_functions,
+)
+
+
+def log_normal_model():
+    """A user model defined only here: log x ~ N(m, s²), x > 0."""
+
+    def sample(key, theta, n):
+        return jnp.exp(
+            theta["m"] + theta["s"] * jax.random.normal(key, (n,), theta["m"].dtype)
+        )
+
+    def log_prob(x, theta):
+        z = (jnp.log(x) - theta["m"]) / theta["s"]
+        return -0.5 * z * z - jnp.log(theta["s"] * x) - 0.5 * math.log(2 * math.pi)
+
+    return model_from_functions(sample, log_prob)
+
+
+def test_generic_newton_matches_gaussian_closed_form(x64, key):
+    theta = {"mu": jnp.float64(1.5), "sigma": jnp.float64(0.7)}
+    x = Gaussian().sample(key, theta, 500)
+    generic = maximum_likelihood_fit(
+        Gaussian(), x, {"mu": 0.0, "sigma": 1.0}, ("mu", "sigma")
+    )
+    closed = fit_model(Gaussian(), x, theta, ("mu", "sigma"))
+    assert bool(generic.converged) and int(generic.iterations) > 0
+    np.testing.assert_allclose(generic.theta["mu"], np.mean(x), rtol=1e-12)
+    np.testing.assert_allclose(generic.theta["sigma"], np.std(x), rtol=1e-10)
+    np.testing.assert_allclose(closed.theta["sigma"], np.std(x), rtol=1e-13)
+
+
+def test_mean_only_fit_keeps_sigma(x64, key):
+    theta = {"mu": jnp.float64(0.0), "sigma": jnp.float64(2.0)}
+    x = Gaussian().sample(key, theta, 300)
+    generic = maximum_likelihood_fit(Gaussian(), x, theta, ("mu",))
+    np.testing.assert_allclose(generic.theta["mu"], np.mean(x), rtol=1e-12)
+    assert float(generic.theta["sigma"]) == 2.0
+
+
+def test_ddof_one_gives_unbiased_variance(x64, key):
+    theta = {"mu": jnp.float64(0.0), "sigma": jnp.float64(1.0)}
+    x = Gaussian().sample(key, theta, 50)
+    fit = IdealFit(Gaussian(), theta, ("mu", "sigma"), ddof=1).fit(None, x)
+    np.testing.assert_allclose(
+        fit.theta["sigma"], np.std(np.asarray(x), ddof=1), rtol=1e-13
+    )
+
+
+def test_exponential_mle_is_inverse_mean(x64, key):
+    x = Exponential().sample(key, {"rate": jnp.float64(3.0)}, 400)
+    fit = fit_model(Exponential(), x, {"rate": 1.0}, ("rate",))
+    assert bool(fit.converged)
+    np.testing.assert_allclose(fit.theta["rate"], 1 / np.mean(x), rtol=1e-12)
+
+
+def test_user_model_mle_matches_closed_form(x64, key):
+    model = log_normal_model()
+    theta = {"m": jnp.float64(0.3), "s": jnp.float64(0.4)}
+    x = model.sample(key, theta, 400)
+    fit = maximum_likelihood_fit(model, x, {"m": 0.0, "s": 1.0}, ("m", "s"))
+    logs = np.log(np.asarray(x))
+    assert bool(fit.converged)
+    np.testing.assert_allclose(fit.theta["m"], logs.mean(), rtol=1e-10)
+    np.testing.assert_allclose(fit.theta["s"], logs.std(), rtol=1e-8)
+
+
+def test_estimators_vmap_and_jit(key):
+    theta = {"mu": jnp.float32(0.0), "sigma": jnp.float32(1.0)}
+    data = jax.vmap(lambda k: Gaussian().sample(k, theta, 64))(
+        jax.random.split(key, 16)
+    )
+    mle = MaximumLikelihood(Gaussian(), theta, ("mu", "sigma"), use_closed_form=False)
+    estimates = jax.jit(jax.vmap(mle.estimate))(data)
+    means = jax.jit(jax.vmap(SampleMean().estimate))(data)
+    assert estimates.value.shape == (16, 2) and bool(jnp.all(estimates.ok))
+    np.testing.assert_allclose(
+        estimates.value[:, 0], means.value[:, 0], rtol=0, atol=1e-5
+    )
+    np.testing.assert_allclose(estimates.value[:, 1], jnp.std(data, axis=1), rtol=1e-4)
+
+
+def test_failed_fit_is_flagged_not_silent():
+    """All-zero data: the exponential likelihood grows without bound in the rate."""
+    fit = fit_model(Exponential(), jnp.zeros(10, jnp.float32), {"rate": 1.0}, ("rate",))
+    assert not bool(fit.converged)
+    estimate = MaximumLikelihood(Exponential(), {"rate": 1.0}, ("rate",)).estimate(
+        jnp.zeros(10, jnp.float32)
+    )
+    assert not bool(estimate.ok)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"free": ()}, "free must name parameters"),
+        ({"free": ("nope",)}, "free must name parameters"),
+        ({"free": ("mu",), "ddof": 2}, "ddof must be 0"),
+    ],
+)
+def test_ideal_fit_rejects_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        IdealFit(Gaussian(), {"mu": 0.0, "sigma": 1.0}, **kwargs)
+
+
+def test_ddof_needs_closed_form():
+    with pytest.raises(ValueError, match="closed-form"):
+        IdealFit(Exponential(), {"rate": 1.0}, ("rate",), ddof=1)
