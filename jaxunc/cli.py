@@ -137,14 +137,19 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
         "--fit",
         choices=sorted(FIT_CHOICES),
         default=defaults["fit"].default,
-        help="what the ideal surrogate fits: mean and σ, or the mean with σ known (default: %(default)s)",
+        help=(
+            "what the ideal surrogate fits: mean and σ, or the mean with σ known "
+            "(default: %(default)s)"
+        ),
     )
     parser.add_argument(
         "--ddof",
         type=int,
         choices=(0, 1),
         default=defaults["ddof"].default,
-        help="σ̂² = Σ(x - x̄)²/(n - ddof); 0 is maximum likelihood (default: %(default)s)",
+        help=(
+            "σ̂² = Σ(x - x̄)²/(n - ddof); 0 is maximum likelihood (default: %(default)s)"
+        ),
     )
     parser.add_argument(
         "--seed",
@@ -157,7 +162,10 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
         type=_positive_int,
         default=None,
         metavar="C",
-        help="pseudo-experiments per compiled call (default: about 4M events per chunk); results do not depend on it",
+        help=(
+            "pseudo-experiments per compiled call "
+            "(default: about 4M events per chunk); results do not depend on it"
+        ),
     )
     parser.add_argument(
         "--precision",
@@ -185,7 +193,10 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxunc",
-        description="How much is a generated dataset worth? Pseudo-experiments of the chain θ → D_train → surrogate → D_gen → estimate.",
+        description=(
+            "How much is a generated dataset worth? Pseudo-experiments of the "
+            "chain θ → D_train → surrogate → D_gen → estimate."
+        ),
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
@@ -193,13 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
     toy = commands.add_parser(
         "toy",
         help="the Gaussian toy of Appendix A (Figures 4-7)",
-        description="The Gaussian toy of Appendix A: spread of the sample mean for true and for generated events.",
+        description=(
+            "The Gaussian toy of Appendix A: spread of the sample mean for true "
+            "and for generated events."
+        ),
     )
     _add_toy_arguments(toy, "results/toy")
     reproduce = commands.add_parser(
         "reproduce",
         help="run every study with the paper's defaults into results/",
-        description="Run the paper's studies with their defaults (for now: the toy of Appendix A) and write results and figures under --out.",
+        description=(
+            "Run the paper's studies with their defaults (for now: the toy of "
+            "Appendix A) and write results and figures under --out."
+        ),
     )
     reproduce.add_argument(
         "--out",
@@ -227,7 +244,8 @@ def _check_writable(out: Path) -> None:
 
 @contextlib.contextmanager
 def _staging(out: Path):
-    """A temporary folder next to ``out``; its files move into ``out`` only on success."""
+    """A temporary folder next to ``out``; its files move into ``out`` only on
+    success."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -273,7 +291,8 @@ def _print_toy_table(result) -> None:
     rt = result.runtime
     print(
         f"{rt['events']:.3g} events in {rt['seconds']:.2f} s "
-        f"({rt['events_per_second']:.3g} events/s, compile {rt['compile_seconds']:.2f} s, "
+        f"({rt['events_per_second']:.3g} events/s, "
+        f"compile {rt['compile_seconds']:.2f} s, "
         f"{rt['backend']} × {rt['device_count']})"
     )
 
@@ -322,7 +341,8 @@ def _reproduce(args: argparse.Namespace) -> None:
     _run_toy(args, args.out / "toy", args.quiet, True)
     if not args.quiet:
         print(
-            f"reproduce: done in {time.perf_counter() - start:.1f} s; results under {args.out}/"
+            f"reproduce: done in {time.perf_counter() - start:.1f} s; "
+            f"results under {args.out}/"
         )
 
 

@@ -79,7 +79,8 @@ def moments_init(shape: tuple[int, ...]) -> Moments:
 
 
 def block_moments(values: np.ndarray, mask: np.ndarray) -> Moments:
-    """Moments of each block: ``values`` (blocks, items, *shape), ``mask`` same shape."""
+    """Moments of each block: ``values`` (blocks, items, *shape), ``mask`` same
+    shape."""
     values = np.where(mask, values.astype(np.float64), 0.0)
     count = mask.sum(axis=1).astype(np.float64)
     mean = values.sum(axis=1) / np.maximum(count, 1.0)
@@ -141,7 +142,7 @@ def moments_summary(m: Moments) -> dict[str, np.ndarray]:
     }
 
 
-# ----------------------------------------------------------------------------- accumulator
+# -------------------------------------------------------------------------- accumulator
 
 
 @dataclasses.dataclass
@@ -236,7 +237,8 @@ class _Accumulator:
 
 
 class RunStats(NamedTuple):
-    """Throughput of a run (compile time reported separately, not included in seconds)."""
+    """Throughput of a run (compile time reported separately, not included in
+    seconds)."""
 
     seconds: float
     compile_seconds: float
@@ -251,8 +253,9 @@ class RunStats(NamedTuple):
 
 
 class EngineResult(NamedTuple):
-    """``outputs[name]``: dict of numpy arrays (count, mean, mean_stderr, std, std_stderr,
-    failures, and histogram/underflow/overflow/edges where edges were given)."""
+    """``outputs[name]``: dict of numpy arrays (count, mean, mean_stderr, std,
+    std_stderr, failures, and histogram/underflow/overflow/edges where edges were
+    given)."""
 
     outputs: dict[str, dict[str, np.ndarray]]
     stats: RunStats
@@ -394,7 +397,7 @@ def _as_edges(edges: Any) -> np.ndarray | None:
     return edges
 
 
-# ----------------------------------------------------------------------------- the chain
+# ---------------------------------------------------------------------------- the chain
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -431,7 +434,8 @@ class Chain:
         minimum = getattr(self.surrogate, "min_train", 1)
         if self.n_train < minimum:
             raise ValueError(
-                f"n_train must be >= {minimum} to fit this surrogate (got {self.n_train})"
+                f"n_train must be >= {minimum} to fit this surrogate "
+                f"(got {self.n_train})"
             )
         check_params(self.model, self.theta)
 
@@ -496,7 +500,8 @@ def run_chain(
     progress: bool = True,
     description: str = "pseudo-experiments",
 ) -> EngineResult:
-    """Run ``n_pseudo`` pseudo-experiments of ``chain`` (see ``chain_pseudo_experiment``)."""
+    """Run ``n_pseudo`` pseudo-experiments of ``chain`` (see
+    ``chain_pseudo_experiment``)."""
     return run_pseudo_experiments(
         chain_pseudo_experiment(chain),
         key,

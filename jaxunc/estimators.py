@@ -3,9 +3,9 @@
 Every estimator is a frozen dataclass with
 
 * ``names``: tuple of labels, one per component of the estimate vector;
-* ``estimate(x) -> Estimate(value, ok)``: ``value`` has shape ``(len(names),)``, ``ok`` is a
-  scalar bool (False when a fit did not converge: the engine counts such pseudo-experiments
-  and leaves them out of the moments instead of propagating NaN).
+* ``estimate(x) -> Estimate(value, ok)``: ``value`` has shape ``(len(names),)``,
+  ``ok`` is a scalar bool (False when a fit did not converge: the engine counts such
+  pseudo-experiments and leaves them out of the moments instead of propagating NaN).
 
 All are pure and jit/vmap-able; ``x`` has shape ``(n, *event_shape)``.
 """
@@ -32,7 +32,8 @@ __all__ = [
 
 
 class Estimate(NamedTuple):
-    """An estimate vector ``value`` (shape ``(d,)``) and a success flag ``ok`` (bool[])."""
+    """An estimate vector ``value`` (shape ``(d,)``) and a success flag ``ok``
+    (bool[])."""
 
     value: jax.Array
     ok: jax.Array
@@ -42,7 +43,8 @@ class FitResult(NamedTuple):
     """Result of a maximum-likelihood fit, in the style of optimistix solutions.
 
     ``theta``: fitted parameters (same pytree as the model's theta);
-    ``converged``: bool[]; ``iterations``: int32[] Newton steps taken (0 for closed forms);
+    ``converged``: bool[];
+    ``iterations``: int32[] Newton steps taken (0 for closed forms);
     ``negative_log_likelihood``: total -log L at ``theta`` (sum over events).
     """
 
@@ -71,15 +73,17 @@ def maximum_likelihood_fit(
     max_iterations: int = 50,
     tolerance: float | None = None,
 ) -> FitResult:
-    """Unbinned maximum likelihood by damped Newton steps (autodiff gradient and Hessian).
+    """Unbinned maximum likelihood by damped Newton steps (autodiff gradient and
+    Hessian).
 
     Works for any model with ``log_prob``.  The ``free`` parameters of ``init`` are
     fitted, the others stay fixed.  Newton runs in the model's unconstrained space
-    (``to_unconstrained``/``from_unconstrained`` when the model has them).  Each step is
-    halved until -log L does not increase (at most 30 halvings); a non-positive-definite
-    Hessian (no Cholesky factor) falls back to a gradient step.  Converged when the Newton decrement
-    g·H⁻¹·g/2 (the expected drop of -log L, in units of log-likelihood, summed over
-    events) is below ``tolerance`` (default 10 × machine epsilon of ``x.dtype``).
+    (``to_unconstrained``/``from_unconstrained`` when the model has them).  Each step
+    is halved until -log L does not increase (at most 30 halvings); a
+    non-positive-definite Hessian (no Cholesky factor) falls back to a gradient step.
+    Converged when the Newton decrement g·H⁻¹·g/2 (the expected drop of -log L, in
+    units of log-likelihood, summed over events) is below ``tolerance`` (default
+    10 × machine epsilon of ``x.dtype``).
 
     Shapes: ``x`` is ``(n, *event_shape)``; returns a ``FitResult``.
     """
@@ -156,7 +160,8 @@ def maximum_likelihood_fit(
 
 @dataclasses.dataclass(frozen=True)
 class SampleMean:
-    """The arithmetic mean of the events: ``value = mean(x, axis=0)`` (scalar events)."""
+    """The arithmetic mean of the events: ``value = mean(x, axis=0)`` (scalar
+    events)."""
 
     names: tuple[str, ...] = ("mean",)
 
@@ -168,10 +173,10 @@ class SampleMean:
 class MaximumLikelihood:
     """Unbinned maximum-likelihood estimate of the ``free`` parameters of ``model``.
 
-    ``init`` is the starting point (all parameters; the non-free ones stay fixed at it);
-    if ``use_initial_params`` and the model has ``initial_params(x)``, the free parameters
-    start there instead.  Uses the model's ``closed_form_mle`` when it has one.
-    ``value`` lists the free parameters in the order of ``free``.
+    ``init`` is the starting point (all parameters; the non-free ones stay fixed at
+    it); if ``use_initial_params`` and the model has ``initial_params(x)``, the free
+    parameters start there instead.  Uses the model's ``closed_form_mle`` when it has
+    one.  ``value`` lists the free parameters in the order of ``free``.
     """
 
     model: Any
@@ -213,8 +218,9 @@ def fit_model(
     use_closed_form: bool = True,
     max_iterations: int = 50,
 ) -> FitResult:
-    """Fit ``free`` parameters of ``model`` to ``x``: closed form if the model has one,
-    else ``maximum_likelihood_fit`` from ``init`` (or the model's ``initial_params``)."""
+    """Fit ``free`` parameters of ``model`` to ``x``: closed form if the model has
+    one, else ``maximum_likelihood_fit`` from ``init`` (or the model's
+    ``initial_params``)."""
     dtype = x.dtype
     init = {k: jnp.asarray(v, dtype) for k, v in init.items()}
     closed_form = getattr(model, "closed_form_mle", None)

@@ -2,7 +2,8 @@
 
 A model is anything with two methods,
 
-* ``sample(key, theta, n) -> x``: ``n`` events (static int), ``x.shape == (n, *event_shape)``;
+* ``sample(key, theta, n) -> x``: ``n`` events (static int),
+  ``x.shape == (n, *event_shape)``;
 * ``log_prob(x, theta) -> log p``: per-event log density, shape ``(n,)``.
 
 ``theta`` is a pytree of arrays, by convention a ``dict`` of named parameters, e.g.
@@ -12,7 +13,8 @@ are never required:
 * ``check_params(theta)``: raise ``ValueError`` naming a bad parameter (called eagerly
   on concrete values, before any computation starts);
 * ``to_unconstrained(theta)`` / ``from_unconstrained(u)``: a bijection onto an
-  unconstrained space, used by the generic maximum-likelihood fit (defaults to identity);
+  unconstrained space, used by the generic maximum-likelihood fit (defaults to
+  identity);
 * ``initial_params(x)``: a data-driven starting point for the generic fit;
 * ``closed_form_mle(x, theta, free)``: the exact maximum-likelihood estimate, used as a
   fast path (a test checks it against the generic Newton fit).
@@ -73,7 +75,8 @@ def _require_names(theta: Any, names: tuple[str, ...], model: str) -> None:
 
 
 def check_params(model: Any, theta: Any) -> None:
-    """Validate ``theta`` for ``model`` eagerly: finite leaves, then the model's own check."""
+    """Validate ``theta`` for ``model`` eagerly: finite leaves, then the model's
+    own check."""
     for leaf in jax.tree_util.tree_leaves(theta):
         if not np.all(np.isfinite(np.asarray(leaf, dtype=np.float64))):
             raise ValueError(f"theta must be finite (got {theta!r})")

@@ -1,4 +1,5 @@
-"""The command line: outputs, reproducibility, and bad input (exit 2, nothing written)."""
+"""The command line: outputs, reproducibility, and bad input (exit 2, nothing
+written)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ derived tolerances, the exponential and a user model through the generic MLE pat
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -315,3 +318,37 @@ def test_float64_run(x64, key):
     run = run_chain(chain, key, 5000, progress=False)
     out = run.outputs["surrogate"]
     assert_within(out["std"][:, 0], out["std_stderr"][:, 0], np.sqrt(0.01 + 0.99 / 100))
+
+
+_DEVICE_SCRIPT = """
+import sys
+import jax
+import numpy as np
+from jaxunc import Chain, Gaussian, IdealFit, SampleMean, run_chain
+theta = {"mu": np.float32(0), "sigma": np.float32(1)}
+surrogate = IdealFit(Gaussian(), theta, ("mu", "sigma"))
+chain = Chain(Gaussian(), theta, surrogate, SampleMean(), 100, (10, 50))
+run = run_chain(chain, jax.random.key(1), 3000, chunk_size=1000, progress=False)
+assert run.stats.device_count == len(jax.devices())
+fields = ("mean", "std", "std_stderr", "failures")
+names = sorted(run.outputs)
+values = [run.outputs[n][f].astype(np.float64) for n in names for f in fields]
+np.save(sys.argv[1], np.concatenate([v.ravel() for v in values]))
+"""
+
+
+def test_identical_results_on_one_and_two_devices(tmp_path):
+    """Chunks sharded over 2 (simulated host) devices give the same bits as 1."""
+    results = []
+    for devices in (1, 2):
+        env = dict(os.environ)
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+        path = tmp_path / f"{devices}.npy"
+        subprocess.run(
+            [sys.executable, "-c", _DEVICE_SCRIPT, str(path)],
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        results.append(np.load(path))
+    assert results[0].tobytes() == results[1].tobytes()

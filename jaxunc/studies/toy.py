@@ -61,8 +61,9 @@ class ToyConfig:
     """Options of the toy study (the paper's defaults); validated on construction.
 
     ``ddof`` is the delta degrees of freedom of the fitted σ̂ (0: maximum likelihood,
-    the default; 1: unbiased variance).  ``funnel_n_gen`` and ``funnel_pseudo_experiments``
-    set Figure 7's funnels (pseudo-experiments per representative training sample).
+    the default; 1: unbiased variance).  ``funnel_n_gen`` and
+    ``funnel_pseudo_experiments`` set Figure 7's funnels (pseudo-experiments per
+    representative training sample).
     """
 
     pseudo_experiments: int = 100_000
@@ -125,7 +126,8 @@ class ToyConfig:
         if self.precision == "float64" and not jax.config.jax_enable_x64:
             raise InvalidArgument(
                 "precision",
-                "float64 needs 64-bit JAX: call jax.config.update('jax_enable_x64', True) "
+                "float64 needs 64-bit JAX: "
+                "call jax.config.update('jax_enable_x64', True) "
                 "first (the jaxunc command does this for --precision float64)",
             )
         set_(

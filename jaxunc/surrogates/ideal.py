@@ -46,7 +46,8 @@ class IdealFit:
         unknown = [name for name in self.free if name not in self.reference]
         if not self.free or unknown:
             raise ValueError(
-                f"free must name parameters of the model, from {sorted(self.reference)} "
+                "free must name parameters of the model, "
+                f"from {sorted(self.reference)} "
                 f"(got {self.free!r})"
             )
         if self.ddof not in (0, 1):
