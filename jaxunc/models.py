@@ -17,7 +17,8 @@ are never required:
   identity);
 * ``initial_params(x)``: a data-driven starting point for the generic fit;
 * ``closed_form_mle(x, theta, free)``: the exact maximum-likelihood estimate, used as a
-  fast path (a test checks it against the generic Newton fit).
+  fast path (a test checks it against the generic Newton fit);
+* ``exact_fisher(theta, params)``: the per-event Fisher information in closed form.
 
 ``model_from_functions(sample, log_prob)`` turns two plain functions into a model.
 """
@@ -125,6 +126,14 @@ class Gaussian:
     def initial_params(self, x: jax.Array) -> dict[str, jax.Array]:
         return {"mu": jnp.mean(x), "sigma": jnp.std(x) + jnp.finfo(x.dtype).tiny}
 
+    def exact_fisher(
+        self, theta: Mapping[str, Any], params: tuple[str, ...]
+    ) -> np.ndarray:
+        """Per-event Fisher information: 1/σ² for μ, 2/σ² for σ, no correlation."""
+        sigma2 = float(theta["sigma"]) ** 2
+        diagonal = {"mu": 1.0 / sigma2, "sigma": 2.0 / sigma2}
+        return np.diag([diagonal[name] for name in params])
+
     def closed_form_mle(
         self,
         x: jax.Array,
@@ -178,6 +187,12 @@ class Exponential:
 
     def initial_params(self, x: jax.Array) -> dict[str, jax.Array]:
         return {"rate": 1.0 / (jnp.mean(x) + jnp.finfo(x.dtype).tiny)}
+
+    def exact_fisher(
+        self, theta: Mapping[str, Any], params: tuple[str, ...]
+    ) -> np.ndarray:
+        """Per-event Fisher information about the rate: 1/λ²."""
+        return np.array([[1.0 / float(theta["rate"]) ** 2]])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,188 @@
+"""Fisher information: Monte Carlo estimators against closed forms (float64), the
+generated-data Fisher information against the exact linear-Gaussian answer."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxunc import (
+    Chain,
+    Exponential,
+    Gaussian,
+    IdealFit,
+    LowEffectiveSampleSize,
+    SampleMean,
+    exact_fisher_information,
+    fisher_information,
+    generated_fisher_information,
+    information_from_spread,
+    linear_gaussian_generated_fisher,
+    model_from_functions,
+    run_chain,
+)
+from jaxunc.information import METHODS
+
+K_SIGMA = 4.0
+
+
+def assert_matrix_within(estimate, exact, k=K_SIGMA):
+    """Every entry within k standard errors (an exact match where stderr is 0)."""
+    tolerance = k * estimate.stderr + 1e-12 * np.abs(exact).max()
+    assert np.all(np.abs(estimate.matrix - exact) <= tolerance), (
+        estimate.method,
+        estimate.matrix,
+        exact,
+        estimate.stderr,
+    )
+
+
+def log_normal_model():
+    """A user model defined only here: log x ~ N(m, s²); I = diag(1/s², 2/s²)."""
+
+    def sample(key, theta, n):
+        z = jax.random.normal(key, (n,), jnp.result_type(theta["m"]))
+        return jnp.exp(theta["m"] + theta["s"] * z)
+
+    def log_prob(x, theta):
+        z = (jnp.log(x) - theta["m"]) / theta["s"]
+        return -0.5 * z * z - jnp.log(theta["s"] * x) - 0.5 * math.log(2 * math.pi)
+
+    return model_from_functions(sample, log_prob)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("params", [("mu",), ("mu", "sigma")])
+def test_gaussian_fisher_matches_closed_form(method, params, x64, key):
+    theta = {"mu": jnp.float64(0.7), "sigma": jnp.float64(1.8)}
+    estimate = fisher_information(
+        Gaussian(), theta, 25, key=key, method=method, params=params
+    )
+    exact = exact_fisher_information(Gaussian(), theta, 25, params)
+    diagonal = {"mu": 25 / 1.8**2, "sigma": 2 * 25 / 1.8**2}
+    np.testing.assert_allclose(exact.matrix, np.diag([diagonal[p] for p in params]))
+    assert estimate.method == method and estimate.params == params
+    assert estimate.matrix.shape == (len(params), len(params))
+    assert_matrix_within(estimate, exact.matrix)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_exponential_fisher_matches_closed_form(method, x64, key):
+    theta = {"rate": jnp.float64(2.5)}
+    estimate = fisher_information(Exponential(), theta, 10, key=key, method=method)
+    assert_matrix_within(estimate, np.array([[10 / 2.5**2]]))
+
+
+def test_both_estimators_agree_for_a_user_model(x64, key):
+    model = log_normal_model()
+    theta = {"m": jnp.float64(0.2), "s": jnp.float64(0.6)}
+    outer = fisher_information(model, theta, key=key, method="score_outer_product")
+    hessian = fisher_information(model, theta, key=key, method="negative_hessian")
+    assert exact_fisher_information(model, theta) is None
+    exact = np.diag([1 / 0.6**2, 2 / 0.6**2])
+    assert_matrix_within(outer, exact)
+    assert_matrix_within(hessian, exact)
+    combined = np.sqrt(outer.stderr**2 + hessian.stderr**2)
+    assert np.all(np.abs(outer.matrix - hessian.matrix) <= K_SIGMA * combined + 1e-12)
+
+
+def test_float32_fisher_is_close(key):
+    theta = {"mu": jnp.float32(0.0), "sigma": jnp.float32(1.0)}
+    estimate = fisher_information(Gaussian(), theta, key=key, params=("sigma",))
+    assert_matrix_within(estimate, np.array([[2.0]]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "observed"}, "method must be one of"),
+        ({"params": ("nope",)}, "params must name parameters"),
+        ({"n_events": 0}, "n_events must be a positive integer"),
+        ({"monte_carlo_events": 0}, "monte_carlo_events must be a positive integer"),
+    ],
+)
+def test_fisher_rejects_bad_input(kwargs, message, key):
+    with pytest.raises(ValueError, match=message):
+        fisher_information(Gaussian(), {"mu": 0.0, "sigma": 1.0}, key=key, **kwargs)
+
+
+def test_linear_gaussian_exact_form_approaches_training_from_below():
+    n_train, sigma = 100, 1.5
+    training = n_train / sigma**2
+    values = [
+        linear_gaussian_generated_fisher(sigma, n_train, n) for n in (1, 10, 1e3, 1e6)
+    ]
+    assert all(v < training for v in values)
+    assert all(a < b for a, b in itertools.pairwise(values))
+    assert values[-1] == pytest.approx(training, rel=1e-3)
+    assert values[0] == pytest.approx(1 / (sigma**2 * (1 + 1 / n_train)))
+
+
+@pytest.mark.parametrize("n_gen", [10, 300])
+def test_generated_fisher_matches_linear_gaussian(n_gen, x64, key):
+    """The general importance-sampling method against the exact multivariate normal."""
+    theta = {"mu": jnp.float64(0.3), "sigma": jnp.float64(1.2)}
+    n_train = 50
+    surrogate = IdealFit(Gaussian(), theta, ("mu",))
+    estimate = generated_fisher_information(
+        Gaussian(),
+        theta,
+        surrogate,
+        n_train,
+        n_gen,
+        key=key,
+        params=("mu",),
+        outer=512,
+        proposals=512,
+    )
+    exact = linear_gaussian_generated_fisher(1.2, n_train, n_gen)
+    assert estimate.effective_sample_size > 30
+    assert abs(estimate.matrix[0, 0] - exact) < K_SIGMA * estimate.stderr[0, 0]
+    # and the data processing inequality, I_gen ≤ I_train, within errors
+    assert estimate.matrix[0, 0] < n_train / 1.2**2 + K_SIGMA * estimate.stderr[0, 0]
+
+
+def test_estimator_view_matches_exact_generated_fisher(key):
+    """1/Var of the sample mean of D_gen (efficient here) is the exact I_gen."""
+    theta = {"mu": np.float32(0.0), "sigma": np.float32(1.0)}
+    surrogate = IdealFit(Gaussian(), theta, ("mu",))
+    n_gen = (20, 100, 2000)
+    chain = Chain(Gaussian(), theta, surrogate, SampleMean(), 100, n_gen)
+    out = run_chain(chain, key, 20_000, progress=False).outputs["surrogate"]
+    information, stderr = information_from_spread(
+        out["std"][:, 0], out["std_stderr"][:, 0]
+    )
+    exact = [linear_gaussian_generated_fisher(1.0, 100, n) for n in n_gen]
+    assert np.all(np.abs(information - exact) < K_SIGMA * stderr)
+
+
+def test_low_effective_sample_size_warns(key):
+    theta = {"mu": jnp.float32(0.0), "sigma": jnp.float32(1.0)}
+    surrogate = IdealFit(Gaussian(), theta, ("mu",))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimate = generated_fisher_information(
+            Gaussian(), theta, surrogate, 10, 20_000, key=key, outer=8, proposals=16
+        )
+    assert any(issubclass(w.category, LowEffectiveSampleSize) for w in caught)
+    assert estimate.effective_sample_size < 30
+
+
+def test_generated_fisher_needs_a_density(key):
+    class NoDensity:
+        def fit(self, key, data):
+            return data.mean()
+
+        def sample(self, key, params, n):
+            return params + jax.random.normal(key, (n,))
+
+    with pytest.raises(ValueError, match="no log_prob"):
+        generated_fisher_information(
+            Gaussian(), {"mu": 0.0, "sigma": 1.0}, NoDensity(), 10, 10, key=key
+        )
