@@ -30,21 +30,31 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 import numpy as np
 
 from jaxunc.models import check_params
 
 __all__ = [
     "METHODS",
+    "Divergence",
     "FisherInformation",
     "GeneratedFisherInformation",
+    "InequalityCheck",
     "LowEffectiveSampleSize",
     "exact_fisher_information",
     "fisher_information",
+    "gaussian_kl_divergence",
+    "gaussian_mean_mutual_information",
     "generated_fisher_information",
+    "generated_kl_divergence",
+    "generated_log_likelihoods",
     "hessian_function",
     "information_from_spread",
+    "kl_divergence",
     "linear_gaussian_generated_fisher",
+    "loewner_check",
+    "mutual_information",
     "score_function",
 ]
 
@@ -232,6 +242,126 @@ class GeneratedFisherInformation(NamedTuple):
     proposals: int
 
 
+class Divergence(NamedTuple):
+    """A KL divergence or mutual information, in nats, with its Monte Carlo error.
+
+    ``method``: ``"exact"``, ``"monte_carlo"`` (plain average of log-likelihood
+    ratios) or ``"snis"`` (marginal likelihoods by importance sampling; biased low by
+    O(1/ESS), see ``effective_sample_size``).
+    """
+
+    value: float
+    stderr: float
+    method: str
+    effective_sample_size: float | None = None
+
+
+def _check_sizes(**sizes: Any) -> None:
+    for name, value in sizes.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive integer (got {value!r})")
+
+
+def _check_surrogate(surrogate: Any, n_train: int) -> None:
+    if getattr(surrogate, "log_prob", None) is None:
+        raise ValueError(
+            "the surrogate has no log_prob: its D_gen likelihood is unknown"
+        )
+    minimum = getattr(surrogate, "min_train", 1)
+    if n_train < minimum:
+        raise ValueError(
+            f"n_train must be >= {minimum} for this surrogate (got {n_train})"
+        )
+
+
+MAX_PROPOSALS = 2**21
+_PROPOSAL_BATCH = 2**14
+
+
+def _default_proposals(
+    surrogate: Any, n_train: int, n_gen: int, base: int = 65_536
+) -> int:
+    """Proposals needed for a usable effective sample size.
+
+    D_gen pins the fitted parameters to about √(n_train/n_gen) of their spread over
+    training samples, in each fitted dimension, so the ESS of a fixed number of
+    proposals falls like (n_train/n_gen)^(d/2).  With sufficient statistics (O(1) per
+    proposal) the count grows to compensate, up to ``MAX_PROPOSALS``; otherwise each
+    proposal costs n_gen log-density evaluations and the count stays at 1,024.
+    """
+    if not getattr(surrogate, "has_sufficient_statistics", False):
+        return 1024
+    dimensions = len(getattr(surrogate, "free", (None,)))
+    narrowing = max(1.0, math.sqrt(n_gen / n_train)) ** dimensions
+    wanted = base * narrowing
+    return int(min(MAX_PROPOSALS, 2 ** math.ceil(math.log2(wanted))))
+
+
+def _replicas(replica, key: jax.Array, count: int):
+    """``vmap(replica)`` over ``count`` keys, in batches (memory bounded by a batch)."""
+    if count <= _PROPOSAL_BATCH:
+        return jax.vmap(replica)(jax.random.split(key, count))
+    batches = -(-count // _PROPOSAL_BATCH)
+    keys = jax.random.split(key, batches * _PROPOSAL_BATCH)
+    keys = keys.reshape(batches, _PROPOSAL_BATCH)
+    out = jax.lax.map(jax.vmap(replica), keys)
+    return jax.tree_util.tree_map(
+        lambda a: a.reshape(batches * _PROPOSAL_BATCH, *a.shape[2:])[:count], out
+    )
+
+
+def generated_log_likelihoods(surrogate: Any):
+    """``(generated, fits) -> log q(generated | φ_m)`` for a batch of fits (M,).
+
+    Uses the surrogate's sufficient statistics when it has them (O(1) per fit after
+    one pass over the events), otherwise sums ``log_prob`` over the events per fit.
+    """
+    if getattr(surrogate, "has_sufficient_statistics", False):
+
+        def from_statistics(generated: jax.Array, fits: Any) -> jax.Array:
+            statistics = surrogate.sufficient_statistics(generated)
+            return jax.vmap(
+                lambda fit: surrogate.log_likelihood_from_statistics(statistics, fit)
+            )(fits)
+
+        return from_statistics
+
+    def from_events(generated: jax.Array, fits: Any) -> jax.Array:
+        return jax.lax.map(
+            lambda fit: jnp.sum(surrogate.log_prob(generated, fit)), fits
+        )
+
+    return from_events
+
+
+def _training_replicas(model, theta, surrogate, n_train, score=None):
+    """``key -> (training score or None, fitted surrogate params)`` for one replica."""
+
+    def replica(k: jax.Array):
+        k_data, k_fit = jax.random.split(k)
+        data = model.sample(k_data, theta, n_train)
+        total_score = None if score is None else jax.vmap(score)(data).sum(axis=0)
+        return total_score, surrogate.fit(k_fit, data)
+
+    return replica
+
+
+def _warn_if_low(ess: np.ndarray, threshold: float, what: str) -> float:
+    median = float(np.median(ess))
+    if median < threshold:
+        warnings.warn(
+            f"{what}: median effective sample size {median:.1f} < {threshold}; "
+            "increase proposals",
+            LowEffectiveSampleSize,
+            stacklevel=3,
+        )
+    return median
+
+
 def generated_fisher_information(
     model: Any,
     theta: Mapping[str, Any],
@@ -242,7 +372,7 @@ def generated_fisher_information(
     key: jax.Array,
     params: Sequence[str] | None = None,
     outer: int = 256,
-    proposals: int = 1024,
+    proposals: int | None = None,
     min_effective_sample_size: float = 30.0,
 ) -> GeneratedFisherInformation:
     """Fisher information about θ of ``n_gen`` events from ``surrogate`` trained on
@@ -260,61 +390,43 @@ def generated_fisher_information(
     ``min_effective_sample_size``: then the posterior is narrower than the proposal
     spread resolves (typically N_gen ≫ n_train) and the estimate is not to be trusted.
 
-    Cost: outer × 2·proposals × n_gen surrogate log-density evaluations.
+    ``proposals`` defaults to 65,536 × (n_gen/n_train)^(d/2) (at most 2**21) when the
+    surrogate computes its likelihood from sufficient statistics (cost O(proposals)
+    per replica), else 1,024 (cost O(proposals × n_gen) per replica).
     """
-    if getattr(surrogate, "log_prob", None) is None:
-        raise ValueError(
-            "the surrogate has no log_prob: its D_gen likelihood is unknown"
-        )
-    for name, value in (
-        ("n_train", n_train),
-        ("n_gen", n_gen),
-        ("outer", outer),
-        ("proposals", proposals),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive integer (got {value!r})")
-    if n_train < getattr(surrogate, "min_train", 1):
-        raise ValueError(f"n_train must be >= {surrogate.min_train} for this surrogate")
+    if proposals is None:
+        proposals = _default_proposals(surrogate, n_train, n_gen)
+    _check_sizes(n_train=n_train, n_gen=n_gen, outer=outer, proposals=proposals)
+    _check_surrogate(surrogate, n_train)
     check_params(model, theta)
     names = _select(theta, params)
-    score = score_function(model, theta, names)
+    replica = _training_replicas(
+        model, theta, surrogate, n_train, score_function(model, theta, names)
+    )
+    log_likelihoods = generated_log_likelihoods(surrogate)
     chain_key, proposal_key = jax.random.split(key)
-
-    def training_replica(k: jax.Array):
-        k_data, k_fit = jax.random.split(k)
-        data = model.sample(k_data, theta, n_train)
-        return jax.vmap(score)(data).sum(axis=0), surrogate.fit(k_fit, data)
 
     @jax.jit
     def run(chain_root: jax.Array, proposal_root: jax.Array):
-        proposal_sets = []
-        for half in range(2):
-            keys = jax.random.split(jax.random.fold_in(proposal_root, half), proposals)
-            proposal_sets.append(jax.vmap(training_replica)(keys))
+        proposal_sets = [
+            _replicas(replica, jax.random.fold_in(proposal_root, half), proposals)
+            for half in range(2)
+        ]
 
         def one_replica(k: jax.Array):
             k_train, k_gen = jax.random.split(k)
-            _, params_true = training_replica(k_train)
-            generated = surrogate.sample(k_gen, params_true, n_gen)
+            _, fit = replica(k_train)
+            generated = surrogate.sample(k_gen, fit, n_gen)
             estimates, sizes = [], []
             for scores, fits in proposal_sets:
-                log_w = jax.lax.map(
-                    lambda p: jnp.sum(surrogate.log_prob(generated, p)), fits
-                )
-                weights = jax.nn.softmax(log_w)
+                weights = jax.nn.softmax(log_likelihoods(generated, fits))
                 estimates.append(weights @ scores)
                 sizes.append(1.0 / jnp.sum(weights * weights))
             a, b = estimates
             cross = 0.5 * (jnp.outer(a, b) + jnp.outer(b, a))
             return cross, jnp.minimum(sizes[0], sizes[1])
 
-        keys = jax.random.split(chain_root, outer)
-        return jax.lax.map(one_replica, keys)
+        return jax.lax.map(one_replica, jax.random.split(chain_root, outer))
 
     cross, ess = jax.device_get(run(chain_key, proposal_key))
     cross = np.asarray(cross, np.float64)
@@ -323,17 +435,12 @@ def generated_fisher_information(
         stderr = cross.std(axis=0, ddof=1) / math.sqrt(outer)
     else:
         stderr = np.full_like(matrix, np.inf)
-    ess = np.asarray(ess, np.float64)
-    median_ess = float(np.median(ess))
     if not np.all(np.isfinite(matrix)):
         raise FloatingPointError("non-finite generated Fisher information estimate")
-    if median_ess < min_effective_sample_size:
-        warnings.warn(
-            f"importance sampling for n_gen={n_gen}: median effective sample size "
-            f"{median_ess:.1f} < {min_effective_sample_size}; increase proposals",
-            LowEffectiveSampleSize,
-            stacklevel=2,
-        )
+    ess = np.asarray(ess, np.float64)
+    median_ess = _warn_if_low(
+        ess, min_effective_sample_size, f"generated Fisher information, n_gen={n_gen}"
+    )
     return GeneratedFisherInformation(
         matrix,
         stderr,
@@ -346,3 +453,253 @@ def generated_fisher_information(
         int(outer),
         int(proposals),
     )
+
+
+# ----------------------------------------------------------------------- KL divergence
+
+
+def gaussian_kl_divergence(
+    theta0: Mapping[str, Any], theta1: Mapping[str, Any]
+) -> float:
+    """KL(N(μ₀, σ₀²) ‖ N(μ₁, σ₁²)) per event, in nats."""
+    mu0, s0 = float(theta0["mu"]), float(theta0["sigma"])
+    mu1, s1 = float(theta1["mu"]), float(theta1["sigma"])
+    return math.log(s1 / s0) + (s0**2 + (mu0 - mu1) ** 2) / (2 * s1**2) - 0.5
+
+
+def kl_divergence(
+    model: Any,
+    theta0: Mapping[str, Any],
+    theta1: Mapping[str, Any],
+    n_events: int = 1,
+    *,
+    key: jax.Array,
+    monte_carlo_events: int = 200_000,
+) -> Divergence:
+    """KL(p(D|θ₀) ‖ p(D|θ₁)) for ``n_events`` independent true events, in nats:
+    ``n_events`` × the mean over events x ~ θ₀ of log p(x|θ₀) - log p(x|θ₁)."""
+    _check_sizes(n_events=n_events, monte_carlo_events=monte_carlo_events)
+    check_params(model, theta0)
+    check_params(model, theta1)
+
+    @jax.jit
+    def ratios(k: jax.Array) -> jax.Array:
+        x = model.sample(k, theta0, monte_carlo_events)
+        return model.log_prob(x, theta0) - model.log_prob(x, theta1)
+
+    values = np.asarray(ratios(key), np.float64)
+    stderr = (
+        values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.inf
+    )
+    return Divergence(n_events * float(values.mean()), n_events * stderr, "monte_carlo")
+
+
+def _log_mean_exp(values: jax.Array) -> jax.Array:
+    return jax.scipy.special.logsumexp(values) - jnp.log(values.shape[0])
+
+
+def _ess(log_weights: jax.Array) -> jax.Array:
+    weights = jax.nn.softmax(log_weights)
+    return 1.0 / jnp.sum(weights * weights)
+
+
+def generated_kl_divergence(
+    model: Any,
+    theta0: Mapping[str, Any],
+    theta1: Mapping[str, Any],
+    surrogate: Any,
+    n_train: int,
+    n_gen: int,
+    *,
+    key: jax.Array,
+    outer: int = 256,
+    proposals: int | None = None,
+    min_effective_sample_size: float = 30.0,
+) -> Divergence:
+    """KL(p(D_gen|θ₀) ‖ p(D_gen|θ₁)) for ``n_gen`` generated events, in nats.
+
+    p(D_gen|θ) = E_{D_train~θ}[q(D_gen | φ(D_train))] is estimated by the mean over
+    ``proposals`` training replicas from θ (log-mean-exp of the log-likelihoods), for
+    each of ``outer`` generated datasets drawn through the chain at θ₀.  The log of a
+    Monte Carlo mean is biased low by about 1/(2·ESS) per term; the ESS is reported.
+    ``proposals`` defaults to 262,144 × the narrowing of the posterior with sufficient
+    statistics (the θ₁ proposals must reach datasets drawn at θ₀), else 1,024.
+    """
+    if proposals is None:
+        proposals = _default_proposals(surrogate, n_train, n_gen, base=262_144)
+    _check_sizes(n_train=n_train, n_gen=n_gen, outer=outer, proposals=proposals)
+    _check_surrogate(surrogate, n_train)
+    check_params(model, theta0)
+    check_params(model, theta1)
+    log_likelihoods = generated_log_likelihoods(surrogate)
+    replica0 = _training_replicas(model, theta0, surrogate, n_train)
+    replica1 = _training_replicas(model, theta1, surrogate, n_train)
+
+    @jax.jit
+    def run(k: jax.Array):
+        k_chain, k0, k1 = jax.random.split(k, 3)
+        _, fits0 = _replicas(replica0, k0, proposals)
+        _, fits1 = _replicas(replica1, k1, proposals)
+
+        def one_replica(kk: jax.Array):
+            k_train, k_gen = jax.random.split(kk)
+            _, fit = replica0(k_train)
+            generated = surrogate.sample(k_gen, fit, n_gen)
+            log0 = log_likelihoods(generated, fits0)
+            log1 = log_likelihoods(generated, fits1)
+            ess = jnp.minimum(_ess(log0), _ess(log1))
+            return _log_mean_exp(log0) - _log_mean_exp(log1), ess
+
+        return jax.lax.map(one_replica, jax.random.split(k_chain, outer))
+
+    values, ess = (np.asarray(a, np.float64) for a in jax.device_get(run(key)))
+    if not np.all(np.isfinite(values)):
+        raise FloatingPointError("non-finite generated KL divergence estimate")
+    median_ess = _warn_if_low(
+        ess, min_effective_sample_size, f"generated KL divergence, n_gen={n_gen}"
+    )
+    stderr = values.std(ddof=1) / math.sqrt(outer) if outer > 1 else math.inf
+    return Divergence(float(values.mean()), float(stderr), "snis", median_ess)
+
+
+# ------------------------------------------------------------------ mutual information
+
+
+def gaussian_mean_mutual_information(
+    prior_std: float, sigma: float, n_train: int, n_gen: int | None = None
+) -> float:
+    """Exact I(μ; D) for a N(μ₀, τ²) prior on μ, σ known, in nats.
+
+    Training data (``n_gen`` None): ½ log(1 + n τ²/σ²).  Data generated by the
+    mean-only ideal fit: x̄_gen is sufficient and x̄_gen | μ ~ N(μ, σ²(1/n + 1/N)),
+    so ½ log(1 + τ² / (σ² (1/n + 1/N))).
+    """
+    variance = (
+        sigma**2 / n_train if n_gen is None else sigma**2 * (1 / n_train + 1 / n_gen)
+    )
+    return 0.5 * math.log1p(prior_std**2 / variance)
+
+
+def mutual_information(
+    model: Any,
+    prior_sample,
+    n_events: int,
+    *,
+    key: jax.Array,
+    outer: int = 512,
+    inner: int | None = None,
+    surrogate: Any = None,
+    n_gen: int | None = None,
+    proposals: int | None = None,
+    min_effective_sample_size: float = 30.0,
+) -> Divergence:
+    """Mutual information I(θ; D) in nats under the prior ``prior_sample(key) -> θ``.
+
+    Without a surrogate, D is ``n_events`` true events: I = E[log p(D|θ) - log p(D)]
+    with p(D) estimated by the mean of p(D|θ_j) over ``inner`` fresh prior draws.
+    With a surrogate, D is ``n_gen`` events generated by it after training on
+    ``n_events`` true events; p(D|θ) is estimated over ``proposals`` training
+    replicas at θ and p(D) over ``inner`` joint draws (θ_j, D_train_j).  Both log
+    marginals are log-means, biased low by about 1/(2·ESS); the median over replicas of
+    the smallest ESS involved is reported.
+    """
+    generated = surrogate is not None
+    if generated:
+        if n_gen is None:
+            raise ValueError("n_gen is required with a surrogate")
+        if proposals is None:  # per outer replica: capped, this is the costly part
+            proposals = min(_default_proposals(surrogate, n_events, n_gen, 4096), 2**14)
+        if inner is None:
+            inner = _default_proposals(surrogate, n_events, n_gen, base=16_384)
+        _check_sizes(n_gen=n_gen, proposals=proposals)
+        _check_surrogate(surrogate, n_events)
+        log_likelihoods = generated_log_likelihoods(surrogate)
+    inner = 16_384 if inner is None else inner
+    _check_sizes(n_events=n_events, outer=outer, inner=inner)
+
+    def fits_at(theta: Any, k: jax.Array, count: int):
+        replica = _training_replicas(model, theta, surrogate, n_events)
+        return _replicas(replica, k, count)[1]
+
+    def joint_fit(k: jax.Array):
+        k_theta, k_train = jax.random.split(k)
+        theta = prior_sample(k_theta)
+        return _training_replicas(model, theta, surrogate, n_events)(k_train)[1]
+
+    @jax.jit
+    def run(k: jax.Array):
+        k_outer, k_inner = jax.random.split(k)
+        if generated:
+            marginal_fits = _replicas(joint_fit, k_inner, inner)
+        else:
+            marginal_thetas = jax.vmap(prior_sample)(jax.random.split(k_inner, inner))
+
+        def one_replica(kk: jax.Array):
+            k_theta, k_data, k_prop = jax.random.split(kk, 3)
+            theta = prior_sample(k_theta)
+            if generated:
+                k_train, k_gen = jax.random.split(k_data)
+                fit = _training_replicas(model, theta, surrogate, n_events)(k_train)[1]
+                data = surrogate.sample(k_gen, fit, n_gen)
+                conditional = log_likelihoods(data, fits_at(theta, k_prop, proposals))
+                marginal = log_likelihoods(data, marginal_fits)
+                log_conditional = _log_mean_exp(conditional)
+                ess = jnp.minimum(_ess(conditional), _ess(marginal))
+            else:
+                data = model.sample(k_data, theta, n_events)
+                log_conditional = jnp.sum(model.log_prob(data, theta))
+                marginal = jax.vmap(lambda t: jnp.sum(model.log_prob(data, t)))(
+                    marginal_thetas
+                )
+                ess = _ess(marginal)
+            return log_conditional - _log_mean_exp(marginal), ess
+
+        return jax.lax.map(one_replica, jax.random.split(k_outer, outer))
+
+    values, ess = (np.asarray(a, np.float64) for a in jax.device_get(run(key)))
+    if not np.all(np.isfinite(values)):
+        raise FloatingPointError("non-finite mutual information estimate")
+    what = "mutual information" + (f", n_gen={n_gen}" if generated else "")
+    median_ess = _warn_if_low(ess, min_effective_sample_size, what)
+    stderr = values.std(ddof=1) / math.sqrt(outer) if outer > 1 else math.inf
+    return Divergence(float(values.mean()), float(stderr), "snis", median_ess)
+
+
+# ---------------------------------------------------------------------- the inequality
+
+
+class InequalityCheck(NamedTuple):
+    """I_gen ≤ I_train in Loewner order: the smallest eigenvalue of I_train - I_gen.
+
+    ``margin``: that eigenvalue (≥ 0 when the inequality holds); ``margin_stderr``:
+    its first-order standard error, √Σᵢⱼ (vᵢvⱼ)² (SE²_train,ij + SE²_gen,ij) with v
+    its eigenvector (entries treated as independent); ``margin_sigma``: margin /
+    margin_stderr; ``holds``: margin > -k·margin_stderr (within errors).
+    """
+
+    margin: float
+    margin_stderr: float
+    margin_sigma: float
+    holds: bool
+
+
+def loewner_check(
+    train: np.ndarray,
+    train_stderr: np.ndarray,
+    generated: np.ndarray,
+    generated_stderr: np.ndarray,
+    k: float = 3.0,
+) -> InequalityCheck:
+    """Check I_gen ≤ I_train within ``k`` standard errors (see ``InequalityCheck``)."""
+    difference = np.asarray(train, np.float64) - np.asarray(generated, np.float64)
+    difference = 0.5 * (difference + difference.T)
+    values, vectors = np.linalg.eigh(difference)
+    v = vectors[:, 0]
+    weights = np.outer(v, v) ** 2
+    variance = weights * (
+        np.asarray(train_stderr) ** 2 + np.asarray(generated_stderr) ** 2
+    )
+    stderr = float(np.sqrt(variance.sum()))
+    margin = float(values[0])
+    sigma = margin / stderr if stderr > 0 else math.copysign(math.inf, margin)
+    return InequalityCheck(margin, stderr, sigma, bool(margin > -k * stderr))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from jaxunc.estimators import FitResult, fit_model
 
@@ -83,3 +84,19 @@ class IdealFit:
 
     def fit_converged(self, params: FitResult) -> jax.Array:
         return params.converged
+
+    def log_likelihood(self, x: jax.Array, params: FitResult) -> jax.Array:
+        """Σ log q(x_i | φ) over the events ``x``."""
+        return jnp.sum(self.model.log_prob(x, params.theta))
+
+    @property
+    def has_sufficient_statistics(self) -> bool:
+        return hasattr(self.model, "log_likelihood_from_statistics")
+
+    def sufficient_statistics(self, x: jax.Array) -> jax.Array:
+        return self.model.sufficient_statistics(x)
+
+    def log_likelihood_from_statistics(
+        self, statistics: jax.Array, params: FitResult
+    ) -> jax.Array:
+        return self.model.log_likelihood_from_statistics(statistics, params.theta)
