@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ TOY_FIGURES = (
     "fig6_std_vs_ngen.png",
     "fig7_funnels.png",
 )
+FISHER_FIGURES = ("fisher_vs_ngen.png",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,6 +192,113 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
     )
 
 
+def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
+    from jaxunc.studies.fisher import MODELS, PARAMS, FisherConfig
+    from jaxunc.studies.toy import FIT_CHOICES, PRECISIONS
+
+    defaults = FisherConfig.__dataclass_fields__
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default=defaults["model"].default,
+        help="the true model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=defaults["n_train"].default,
+        metavar="N",
+        help="training events the surrogate is fitted to (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-gen",
+        type=_size_list,
+        default=defaults["n_gen"].default,
+        metavar="N1,N2,...",
+        help="generated-sample sizes (default: 10,100,1000,10000,100000)",
+    )
+    parser.add_argument(
+        "--mu",
+        type=_finite_float,
+        default=defaults["mu"].default,
+        help="true mean μ of the Gaussian (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sigma",
+        type=_finite_float,
+        default=defaults["sigma"].default,
+        help="true standard deviation σ > 0 of the Gaussian (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_finite_float,
+        default=defaults["rate"].default,
+        help="true rate λ > 0 of the exponential (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fit",
+        choices=sorted(FIT_CHOICES),
+        default=defaults["fit"].default,
+        help=(
+            "what the ideal surrogate fits to a Gaussian: mean and σ, or the mean "
+            "with σ known (default: %(default)s; the exponential's fit is its rate)"
+        ),
+    )
+    parser.add_argument(
+        "--params",
+        choices=sorted({name for table in PARAMS.values() for name in table}),
+        default=None,
+        help=(
+            "the parameters the information is about (default: mu for the "
+            "Gaussian, rate for the exponential)"
+        ),
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=defaults["seed"].default,
+        help="root random seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--outer",
+        type=_positive_int,
+        default=defaults["outer"].default,
+        metavar="R",
+        help=(
+            "replicas of the chain per n_gen for I_gen, KL and mutual information "
+            "(>= 2; default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--pseudo-experiments",
+        type=_positive_int,
+        default=defaults["pseudo_experiments"].default,
+        metavar="P",
+        help=(
+            "pseudo-experiments for the estimator view 1/Var(θ̂) (default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults["precision"].default,
+        help="floating-point precision (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(out_default),
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-plots", action="store_true", help=f"skip {FISHER_FIGURES[0]}"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxunc",
@@ -210,12 +319,23 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_toy_arguments(toy, "results/toy")
+    fisher = commands.add_parser(
+        "fisher",
+        help="the information study of §3.2 (Fisher, KL, mutual information)",
+        description=(
+            "The information study of §3.2: Fisher information, KL divergence and "
+            "mutual information about θ in the training data and in n_gen "
+            "generated events, and the check I_gen ≤ I_train."
+        ),
+    )
+    _add_fisher_arguments(fisher, "results/fisher")
     reproduce = commands.add_parser(
         "reproduce",
         help="run every study with the paper's defaults into results/",
         description=(
-            "Run the paper's studies with their defaults (for now: the toy of "
-            "Appendix A) and write results and figures under --out."
+            "Run the paper's studies with their defaults (the toy of Appendix A "
+            "into OUT/toy, the information study of §3.2 into OUT/fisher) and "
+            "write results and figures under --out."
         ),
     )
     reproduce.add_argument(
@@ -335,10 +455,147 @@ def _toy(args: argparse.Namespace) -> None:
     )
 
 
+LOW_ESS = 30.0  # below this effective sample size an importance-sampled value is shaky
+
+
+def _ratio_cell(value: float, stderr: float) -> str:
+    return f"{value:.3f} ± {stderr:.3f}"
+
+
+def _ess_flag(ess: float | None) -> str:
+    return "*" if ess is not None and ess < LOW_ESS else ""
+
+
+def _print_fisher_table(payload: dict) -> None:
+    names = payload["parameters"]
+    kl, mi = payload["kl"], payload["mi"]
+    exact = payload["I_train_exact"]
+    train = ", ".join(
+        f"{name} {payload['I_train'][i][i]:.4g} ± {payload['I_train_stderr'][i][i]:.2g}"
+        + ("" if exact is None else f" (exact {exact[i][i]:.4g})")
+        for i, name in enumerate(names)
+    )
+    print(f"I_train (diagonal): {train}")
+    mi_exact = "" if mi["train_exact"] is None else f" (exact {mi['train_exact']:.4f})"
+    print(
+        f"KL_train = {kl['train']:.4f} ± {kl['train_stderr']:.4f} nats "
+        f"(exact {kl['train_exact']:.4f}); "
+        f"MI_train = {mi['train']:.4f} ± {mi['train_stderr']:.4f} nats{mi_exact}"
+    )
+    header = (
+        "n_gen",
+        *(f"I_gen/I_train [{name}]" for name in names),
+        "margin σ",
+        "holds",
+        "KL_gen (KL_train)",
+        "MI_gen (MI_train)",
+    )
+    rows = [header]
+    for i, n in enumerate(payload["n_gen"]):
+        fisher_flag = _ess_flag(payload["effective_sample_size"][i])
+        rows.append(
+            (
+                str(n),
+                *(
+                    _ratio_cell(
+                        payload["ratio_to_train"][i][j],
+                        payload["ratio_to_train_stderr"][i][j],
+                    )
+                    + fisher_flag
+                    for j in range(len(names))
+                ),
+                f"{payload['margin_sigma'][i]:+.1f}",
+                "yes" if payload["holds"][i] else "NO",
+                f"{kl['gen'][i]:.4f} ± {kl['gen_stderr'][i]:.4f}"
+                + _ess_flag(kl["effective_sample_size"][i])
+                + ("" if kl["holds"][i] else " NO"),
+                f"{mi['gen'][i]:.4f} ± {mi['gen_stderr'][i]:.4f}"
+                + _ess_flag(mi["effective_sample_size"][i])
+                + ("" if mi["holds"][i] else " NO"),
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+    print(
+        "margin σ: smallest eigenvalue of I_train - I_gen in standard errors; "
+        f"holds: {payload['holds_convention']}"
+    )
+    print("KL and MI hold when not above the training value within 3 std errors")
+    flags = [
+        payload["effective_sample_size"],
+        kl["effective_sample_size"],
+        mi["effective_sample_size"],
+    ]
+    if any(_ess_flag(e) for series in flags for e in series):
+        print(
+            f"* effective sample size < {LOW_ESS:g}: importance sampling is not to "
+            "be trusted there"
+        )
+    rt = payload["runtime"]
+    print(f"{rt['seconds']:.1f} s ({rt['backend']} × {rt['device_count']})")
+
+
+def _run_fisher(
+    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
+) -> None:
+    from jaxunc.information import LowEffectiveSampleSize
+    from jaxunc.studies.fisher import FisherConfig, run_fisher
+
+    config = FisherConfig(**overrides)
+    _check_writable(out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LowEffectiveSampleSize)
+        result = run_fisher(config, progress=not quiet)
+    payload = result.to_json()
+    with _staging(out) as staging:
+        _write_json(staging / "fisher.json", payload)
+        if figures:
+            from jaxunc import plots
+
+            plots.save_fisher_figures(result, staging)
+    if not quiet:
+        _print_fisher_table(payload)
+        written = f" and {FISHER_FIGURES[0]}" if figures else ""
+        print(f"wrote {out / 'fisher.json'}{written}")
+    for warning in caught:
+        if issubclass(warning.category, LowEffectiveSampleSize):
+            print(f"jaxunc: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(
+                warning.message,
+                warning.category,
+                warning.filename,
+                warning.lineno,
+            )
+
+
+def _fisher(args: argparse.Namespace) -> None:
+    _run_fisher(
+        args,
+        args.out,
+        args.quiet,
+        not args.no_plots,
+        model=args.model,
+        n_train=args.n_train,
+        n_gen=args.n_gen,
+        mu=args.mu,
+        sigma=args.sigma,
+        rate=args.rate,
+        fit=args.fit,
+        params=args.params,
+        seed=args.seed,
+        outer=args.outer,
+        pseudo_experiments=args.pseudo_experiments,
+        precision=args.precision,
+    )
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     _check_writable(args.out)
     _run_toy(args, args.out / "toy", args.quiet, True)
+    _run_fisher(args, args.out / "fisher", args.quiet, True)
     if not args.quiet:
         print(
             f"reproduce: done in {time.perf_counter() - start:.1f} s; "
@@ -348,6 +605,7 @@ def _reproduce(args: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "toy": _toy,
+    "fisher": _fisher,
     "reproduce": _reproduce,
 }
 

@@ -104,6 +104,7 @@ class Gaussian:
     """
 
     parameter_names = ("mu", "sigma")
+    closed_form_supports_ddof = True
 
     def sample(
         self, key: jax.Array, theta: Mapping[str, jax.Array], n: int
@@ -208,6 +209,21 @@ class Exponential:
 
     def initial_params(self, x: jax.Array) -> dict[str, jax.Array]:
         return {"rate": 1.0 / (jnp.mean(x) + jnp.finfo(x.dtype).tiny)}
+
+    def closed_form_mle(
+        self,
+        x: jax.Array,
+        theta: Mapping[str, jax.Array],
+        free: tuple[str, ...],
+        ddof: int = 0,
+    ) -> dict[str, jax.Array]:
+        """λ̂ = 1/x̄ (maximum likelihood); ``ddof`` must be 0."""
+        if ddof != 0:
+            raise ValueError("the exponential fit has no ddof option; use ddof=0")
+        fitted = dict(theta)
+        if "rate" in free:
+            fitted["rate"] = 1.0 / jnp.mean(x)
+        return fitted
 
     def sufficient_statistics(self, x: jax.Array) -> jax.Array:
         """(n, Σx, count of negative events) for ``log_likelihood_from_statistics``."""

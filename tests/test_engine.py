@@ -141,14 +141,15 @@ def test_toy_spreads_match_predictions(options, key):
 
 
 def test_exponential_generic_fit_plateaus_at_training_floor(key):
-    """Ideal surrogate by generic Newton MLE (no closed form) on the exponential.
+    """Ideal surrogate by the generic Newton MLE (closed form switched off) on the
+    exponential.
 
     With λ̂ = 1/x̄_train, the generated sample mean has
     Var = (1/λ²) [1/n + (1 + 1/n)/n_gen]  → (1/λ²)/n, the training floor.
     """
     rate, n_train, n_gen = 2.0, 50, (10, 100, 5000)
     theta = {"rate": np.float32(rate)}
-    surrogate = IdealFit(Exponential(), theta, ("rate",))
+    surrogate = IdealFit(Exponential(), theta, ("rate",), use_closed_form=False)
     chain = Chain(Exponential(), theta, surrogate, SampleMean(), n_train, n_gen)
     run = run_chain(chain, key, 8000, progress=False)
     sizes = np.asarray(n_gen, np.float64)
@@ -172,11 +173,13 @@ def test_exponential_mle_estimator_exact_variance(key):
     """
     rate, n_train, n_gen = 1.5, 40, (20, 2000)
     theta = {"rate": np.float32(rate)}
-    estimator = MaximumLikelihood(Exponential(), theta, ("rate",))
+    estimator = MaximumLikelihood(
+        Exponential(), theta, ("rate",), use_closed_form=False
+    )
     chain = Chain(
         Exponential(),
         theta,
-        IdealFit(Exponential(), theta, ("rate",)),
+        IdealFit(Exponential(), theta, ("rate",), use_closed_form=False),
         estimator,
         n_train,
         n_gen,

@@ -27,7 +27,16 @@ from jaxunc import (
     model_from_functions,
     run_chain,
 )
-from jaxunc.information import METHODS
+from jaxunc.information import (
+    METHODS,
+    gaussian_kl_divergence,
+    gaussian_mean_mutual_information,
+    generated_kl_divergence,
+    generated_log_likelihoods,
+    kl_divergence,
+    loewner_check,
+    mutual_information,
+)
 
 K_SIGMA = 4.0
 
@@ -186,3 +195,143 @@ def test_generated_fisher_needs_a_density(key):
         generated_fisher_information(
             Gaussian(), {"mu": 0.0, "sigma": 1.0}, NoDensity(), 10, 10, key=key
         )
+
+
+# ------------------------------------------------------------------ sufficient stats
+
+
+@pytest.mark.parametrize("model_name", ["gaussian", "exponential"])
+def test_log_likelihood_from_statistics_equals_sum_of_log_prob(model_name, x64, key):
+    if model_name == "gaussian":
+        model, theta = Gaussian(), {"mu": jnp.float64(0.4), "sigma": jnp.float64(1.3)}
+        x = 2.0 * jax.random.normal(key, (257,), jnp.float64) + 1.0
+    else:
+        model, theta = Exponential(), {"rate": jnp.float64(0.8)}
+        x = jax.random.exponential(key, (257,), jnp.float64) * 2.0
+    statistics = model.sufficient_statistics(x)
+    total = model.log_likelihood_from_statistics(statistics, theta)
+    np.testing.assert_allclose(total, jnp.sum(model.log_prob(x, theta)), rtol=1e-12)
+
+
+def test_weights_by_statistics_and_by_events_agree(x64, key):
+    theta = {"mu": jnp.float64(0.0), "sigma": jnp.float64(1.0)}
+    surrogate = IdealFit(Gaussian(), theta, ("mu", "sigma"))
+    data = jax.random.normal(key, (6, 40), jnp.float64)
+    fits = jax.vmap(lambda x: surrogate.fit(None, x))(data)
+    generated = jax.random.normal(jax.random.fold_in(key, 1), (300,), jnp.float64)
+    fast = generated_log_likelihoods(surrogate)(generated, fits)
+
+    class EventsOnly:
+        log_prob = staticmethod(surrogate.log_prob)
+
+    slow = generated_log_likelihoods(EventsOnly())(generated, fits)
+    np.testing.assert_allclose(fast, slow, rtol=1e-11)
+
+
+# ------------------------------------------------------------------- KL divergence
+
+
+def test_kl_divergence_of_training_data(x64, key):
+    theta0 = {"mu": jnp.float64(0.0), "sigma": jnp.float64(1.0)}
+    theta1 = {"mu": jnp.float64(0.3), "sigma": jnp.float64(1.4)}
+    estimate = kl_divergence(Gaussian(), theta0, theta1, 50, key=key)
+    exact = 50 * gaussian_kl_divergence(theta0, theta1)
+    assert estimate.method == "monte_carlo"
+    assert abs(estimate.value - exact) < K_SIGMA * estimate.stderr
+    rate0, rate1 = 2.0, 2.6
+    estimate = kl_divergence(
+        Exponential(), {"rate": rate0}, {"rate": rate1}, 20, key=key
+    )
+    ratio = rate1 / rate0
+    assert abs(estimate.value - 20 * (ratio - 1 - math.log(ratio))) < (
+        K_SIGMA * estimate.stderr
+    )
+
+
+@pytest.mark.parametrize("n_gen", [10, 1000])
+def test_generated_kl_matches_linear_gaussian(n_gen, x64, key):
+    """D_gen ~ MVN(μ1, σ²(I + 11ᵀ/n)): KL = ½ Δμ² I_gen(N)."""
+    theta0 = {"mu": jnp.float64(0.0), "sigma": jnp.float64(1.0)}
+    theta1 = {"mu": jnp.float64(0.15), "sigma": jnp.float64(1.0)}
+    surrogate = IdealFit(Gaussian(), theta0, ("mu",))
+    estimate = generated_kl_divergence(
+        Gaussian(),
+        theta0,
+        theta1,
+        surrogate,
+        100,
+        n_gen,
+        key=key,
+        outer=512,
+        proposals=2**16,
+    )
+    exact = 0.5 * 0.15**2 * linear_gaussian_generated_fisher(1.0, 100, n_gen)
+    assert estimate.effective_sample_size > 100
+    assert abs(estimate.value - exact) < K_SIGMA * estimate.stderr
+    train = 100 * gaussian_kl_divergence(theta0, theta1)
+    assert estimate.value < train + K_SIGMA * estimate.stderr
+
+
+# --------------------------------------------------------------- mutual information
+
+
+def _mu_prior(width):
+    def sample(k):
+        return {
+            "mu": width * jax.random.normal(k, (), jnp.float64),
+            "sigma": jnp.float64(1.0),
+        }
+
+    return sample
+
+
+def test_mutual_information_of_training_data(x64, key):
+    estimate = mutual_information(Gaussian(), _mu_prior(0.4), 50, key=key, outer=1024)
+    exact = gaussian_mean_mutual_information(0.4, 1.0, 50)
+    assert abs(estimate.value - exact) < K_SIGMA * estimate.stderr
+
+
+@pytest.mark.parametrize("n_gen", [10, 300])
+def test_generated_mutual_information_matches_linear_gaussian(n_gen, x64, key):
+    theta = {"mu": jnp.float64(0.0), "sigma": jnp.float64(1.0)}
+    surrogate = IdealFit(Gaussian(), theta, ("mu",))
+    estimate = mutual_information(
+        Gaussian(),
+        _mu_prior(0.4),
+        50,
+        key=key,
+        surrogate=surrogate,
+        n_gen=n_gen,
+        outer=256,
+        proposals=4096,
+        inner=2**15,
+    )
+    exact = gaussian_mean_mutual_information(0.4, 1.0, 50, n_gen)
+    assert estimate.effective_sample_size > 100
+    assert abs(estimate.value - exact) < K_SIGMA * estimate.stderr
+    assert exact < gaussian_mean_mutual_information(0.4, 1.0, 50)
+
+
+def test_mutual_information_needs_n_gen_with_a_surrogate(key):
+    surrogate = IdealFit(Gaussian(), {"mu": 0.0, "sigma": 1.0}, ("mu",))
+    with pytest.raises(ValueError, match="n_gen is required"):
+        mutual_information(Gaussian(), _mu_prior(1.0), 10, key=key, surrogate=surrogate)
+
+
+# ------------------------------------------------------------------ Loewner check
+
+
+def test_loewner_check_margin_and_significance():
+    train = np.diag([4.0, 2.0])
+    generated = np.array([[3.0, 0.5], [0.5, 1.5]])
+    zero = np.zeros((2, 2))
+    check = loewner_check(train, zero, generated, np.full((2, 2), 0.1))
+    expected = np.linalg.eigvalsh(train - generated)[0]
+    assert check.margin == pytest.approx(expected)
+    assert check.holds and check.margin_sigma > 0
+    violated = loewner_check(train, zero, np.diag([4.5, 1.0]), np.full((2, 2), 0.1))
+    assert violated.margin == pytest.approx(-0.5)
+    assert violated.margin_sigma == pytest.approx(-0.5 / 0.1)
+    assert not violated.holds
+    within = loewner_check(train, zero, np.diag([4.2, 1.0]), np.full((2, 2), 0.1))
+    assert within.margin < 0 and within.holds  # -2σ: within 3σ

@@ -33,6 +33,8 @@ class IdealFit:
         form that supports it (the Gaussian): σ̂² = Σ(x - x̄)² / (n - ddof).  0 (default)
         is the maximum-likelihood estimate; 1 the unbiased variance.
       max_iterations: Newton steps for the generic fit.
+      use_closed_form: use the model's ``closed_form_mle`` when it has one (False
+        forces the generic autodiff Newton fit, e.g. to test it).
 
     ``fit`` returns a ``FitResult``; its ``theta`` is what ``sample`` draws from.
     """
@@ -42,6 +44,7 @@ class IdealFit:
     free: tuple[str, ...]
     ddof: int = 0
     max_iterations: int = 50
+    use_closed_form: bool = True
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.free if name not in self.reference]
@@ -55,9 +58,10 @@ class IdealFit:
             raise ValueError(
                 f"ddof must be 0 (maximum likelihood) or 1 (got {self.ddof!r})"
             )
-        if self.ddof and getattr(self.model, "closed_form_mle", None) is None:
+        if self.ddof and not getattr(self.model, "closed_form_supports_ddof", False):
             raise ValueError(
-                "ddof=1 needs a model with a closed-form fit; use ddof=0 (MLE)"
+                "ddof=1 needs a model whose closed-form fit supports it (the "
+                "Gaussian); use ddof=0 (MLE)"
             )
 
     @property
@@ -73,6 +77,7 @@ class IdealFit:
             self.reference,
             self.free,
             ddof=self.ddof,
+            use_closed_form=self.use_closed_form,
             max_iterations=self.max_iterations,
         )
 

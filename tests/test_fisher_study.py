@@ -1,0 +1,90 @@
+"""The information study end to end: the inequalities within errors, I_gen → I_train
+from below, exact answers where they exist (the mean-only Gaussian fit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jaxunc.errors import InvalidArgument
+from jaxunc.studies.fisher import FisherConfig, run_fisher
+
+K_SIGMA = 4.0
+
+
+@pytest.fixture(scope="module")
+def linear_gaussian_result():
+    config = FisherConfig(
+        fit="mean", n_gen=(10, 300, 3000), outer=256, pseudo_experiments=2000
+    )
+    return run_fisher(config, progress=False).to_json()
+
+
+def test_inequalities_hold_and_information_grows(linear_gaussian_result):
+    result = linear_gaussian_result
+    assert all(result["holds"])
+    assert all(result["kl"]["holds"]) and all(result["mi"]["holds"])
+    ratios = [r[0] for r in result["ratio_to_train"]]
+    errors = [e[0] for e in result["ratio_to_train_stderr"]]
+    # from below: every ratio ≤ 1 within errors, and growing with n_gen
+    assert all(r < 1 + K_SIGMA * e for r, e in zip(ratios, errors, strict=True))
+    assert ratios[0] < ratios[1] - K_SIGMA * errors[0]
+    assert ratios[-1] > 0.9
+
+
+def test_exact_answers_within_errors(linear_gaussian_result):
+    result = linear_gaussian_result
+    assert result["I_train_exact"] == [[100.0]]
+    for measured, error, exact in zip(
+        result["I_gen"], result["I_gen_stderr"], result["I_gen_exact"], strict=True
+    ):
+        assert abs(measured[0][0] - exact[0][0]) < K_SIGMA * error[0][0]
+    view = result["estimator_view"]
+    exact = np.array([e[0][0] for e in result["I_gen_exact"]])
+    pulls = (np.array(view["information_gen"]) - exact) / np.array(
+        view["information_gen_stderr"]
+    )
+    assert np.all(np.abs(pulls) < K_SIGMA)
+    kl, mi = result["kl"], result["mi"]
+    assert abs(kl["train"] - kl["train_exact"]) < K_SIGMA * kl["train_stderr"]
+    assert abs(mi["train"] - mi["train_exact"]) < K_SIGMA * mi["train_stderr"]
+    for value, error, exact in zip(
+        kl["gen"], kl["gen_stderr"], kl["gen_exact"], strict=True
+    ):
+        assert abs(value - exact) < K_SIGMA * error
+    for value, error, exact in zip(
+        mi["gen"], mi["gen_stderr"], mi["gen_exact"], strict=True
+    ):
+        assert abs(value - exact) < K_SIGMA * error
+
+
+def test_exponential_study_runs_and_holds():
+    config = FisherConfig(
+        model="exponential", n_gen=(10, 100), outer=64, pseudo_experiments=500
+    )
+    result = run_fisher(config, progress=False).to_json()
+    assert result["parameters"] == ["rate"]
+    assert result["I_train_exact"] == [[100.0]]
+    assert all(result["holds"])
+    assert result["I_gen_exact"] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"model": "poisson"}, "model"),
+        ({"params": "rate"}, "params"),
+        ({"fit": "mean", "params": "mu-sigma"}, "params"),
+        ({"model": "exponential", "params": "mu"}, "params"),
+        ({"sigma": 0.0}, "sigma"),
+        ({"rate": -1.0}, "rate"),
+        ({"n_train": 1}, "n_train"),
+        ({"n_gen": ()}, "n_gen"),
+        ({"outer": 1}, "outer"),
+        ({"precision": "float16"}, "precision"),
+    ],
+)
+def test_bad_configuration_names_the_argument(kwargs, argument):
+    with pytest.raises(InvalidArgument) as error:
+        FisherConfig(**kwargs)
+    assert error.value.argument == argument
