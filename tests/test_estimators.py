@@ -70,10 +70,11 @@ def test_exponential_mle_is_inverse_mean(x64, key):
     x = Exponential().sample(key, {"rate": jnp.float64(3.0)}, 400)
     fit = maximum_likelihood_fit(Exponential(), x, {"rate": 1.0}, ("rate",))
     assert bool(fit.converged) and int(fit.iterations) > 0
-    np.testing.assert_allclose(fit.theta["rate"], 1 / np.mean(x), rtol=1e-12)
+    # Newton stops once its decrement is below 10 eps: ~1e-10 relative here
+    np.testing.assert_allclose(fit.theta["rate"], 1 / np.mean(x), rtol=1e-10)
     closed = fit_model(Exponential(), x, {"rate": 1.0}, ("rate",))
     assert int(closed.iterations) == 0
-    np.testing.assert_allclose(closed.theta["rate"], fit.theta["rate"], rtol=1e-12)
+    np.testing.assert_allclose(closed.theta["rate"], 1 / np.mean(x), rtol=1e-14)
 
 
 def test_user_model_mle_matches_closed_form(x64, key):
