@@ -24,15 +24,23 @@ from jaxunc.estimators import (
     maximum_likelihood_fit,
 )
 from jaxunc.information import (
+    Divergence,
     FisherInformation,
     GeneratedFisherInformation,
+    InequalityCheck,
     LowEffectiveSampleSize,
     exact_fisher_information,
     fisher_information,
+    gaussian_kl_divergence,
+    gaussian_mean_mutual_information,
     generated_fisher_information,
+    generated_kl_divergence,
     hessian_function,
     information_from_spread,
+    kl_divergence,
     linear_gaussian_generated_fisher,
+    loewner_check,
+    mutual_information,
     score_function,
 )
 from jaxunc.models import (
@@ -43,7 +51,14 @@ from jaxunc.models import (
     check_params,
     model_from_functions,
 )
-from jaxunc.studies import ToyConfig, ToyResult, run_toy
+from jaxunc.studies import (
+    FisherConfig,
+    FisherResult,
+    ToyConfig,
+    ToyResult,
+    run_fisher,
+    run_toy,
+)
 from jaxunc.surrogates import IdealFit, Surrogate
 
 __version__ = "0.1.0"
@@ -51,14 +66,18 @@ __version__ = "0.1.0"
 __all__ = [
     "Chain",
     "CustomModel",
+    "Divergence",
     "EngineResult",
     "Estimate",
     "Exponential",
+    "FisherConfig",
     "FisherInformation",
+    "FisherResult",
     "FitResult",
     "Gaussian",
     "GeneratedFisherInformation",
     "IdealFit",
+    "InequalityCheck",
     "InvalidArgument",
     "LowEffectiveSampleSize",
     "MaximumLikelihood",
@@ -74,15 +93,22 @@ __all__ = [
     "exact_fisher_information",
     "fisher_information",
     "fit_model",
+    "gaussian_kl_divergence",
+    "gaussian_mean_mutual_information",
     "generated_fisher_information",
+    "generated_kl_divergence",
     "hessian_function",
     "information_from_spread",
+    "kl_divergence",
     "linear_gaussian_generated_fisher",
+    "loewner_check",
     "maximum_likelihood_fit",
     "model_from_functions",
+    "mutual_information",
     "pseudo_experiment_key",
     "random",
     "run_chain",
+    "run_fisher",
     "run_pseudo_experiments",
     "run_toy",
     "score_function",

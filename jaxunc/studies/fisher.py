@@ -281,7 +281,7 @@ def run_fisher(config: FisherConfig, *, progress: bool = True) -> FisherResult:
         kl_train_exact = n * (ratio - 1 - math.log(ratio))
     prior = _prior_sampler(config)
     mi_train = mutual_information(model, prior, n, key=next(keys))
-    mi_exact_possible = config.model == "gaussian" and config.params == "mu"
+    mi_exact_possible = config.model == "gaussian"  # the prior is on μ, σ fixed
     mi_train_exact = (
         gaussian_mean_mutual_information(config.prior_std(), config.sigma, n)
         if mi_exact_possible

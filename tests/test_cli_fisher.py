@@ -1,0 +1,261 @@
+"""``jaxunc fisher``: fisher.json, its figure, the table, ``reproduce``, and bad input
+(exit 2, the flag named, nothing written).
+
+One real (small) run of the study is shared by the module; the other command-line
+paths replay its result through a stand-in ``run_fisher`` that first checks the
+configuration the command built, so the whole file stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import jax
+import pytest
+
+from jaxunc.cli import FISHER_FIGURES, main
+from jaxunc.studies import fisher as fisher_study
+
+FAST = ["--n-gen", "10,1000", "--outer", "32", "--pseudo-experiments", "300"]
+REQUIRED_KEYS = {
+    "config",
+    "I_train",
+    "I_train_exact",
+    "n_gen",
+    "I_gen",
+    "I_gen_stderr",
+    "I_gen_exact",
+    "min_eigenvalue_margin",
+    "margin_sigma",
+    "holds",
+    "kl",
+    "mi",
+}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(*argv: str) -> int:
+    try:
+        return main(list(argv))
+    except SystemExit as exit_:  # argparse exits for its own errors
+        return int(exit_.code)
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """``jaxunc fisher`` with the figure and the table, run once for real; returns
+    the exit code, the output folder, what it printed and the study's result."""
+    out = tmp_path_factory.mktemp("fisher") / "out"
+    results = []
+    real = fisher_study.run_fisher
+
+    def spy(config, **options):
+        results.append(real(config, **options))
+        return results[-1]
+
+    stdout = io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(stdout),
+        jax.numpy_dtype_promotion("strict"),
+    ):
+        patch.setattr(fisher_study, "run_fisher", spy)
+        code = run_cli("fisher", *FAST, "--out", str(out))
+    assert len(results) == 1
+    return code, out, stdout.getvalue(), results[0]
+
+
+def replay(monkeypatch, result, expected_config=None):
+    """Make ``run_fisher`` return ``result`` after checking the config it is given;
+    returns the list of configs it was called with."""
+    calls = []
+
+    def stand_in(config, **options):
+        calls.append(config)
+        assert config == (result.config if expected_config is None else expected_config)
+        return result
+
+    monkeypatch.setattr(fisher_study, "run_fisher", stand_in)
+    return calls
+
+
+def test_fisher_json_has_the_required_keys(real_run):
+    code, out, _, result = real_run
+    assert code == 0
+    payload = json.loads((out / "fisher.json").read_text())
+    assert payload == json.loads(json.dumps(result.to_json()))
+    assert set(payload) >= REQUIRED_KEYS
+    config = payload["config"]
+    assert config["n_gen"] == [10, 1000] and config["outer"] == 32
+    assert config["pseudo_experiments"] == 300 and config["params"] == "mu"
+    assert config["model"] == "gaussian" and config["fit"] == "mean-std"
+    assert payload["n_gen"] == [10, 1000]
+    assert payload["I_train_exact"] == [[pytest.approx(100.0)]]
+    assert len(payload["I_train"]) == 1 and len(payload["I_train"][0]) == 1
+    for key in ("I_gen", "I_gen_stderr"):
+        assert len(payload[key]) == 2
+        assert all(len(m) == 1 and len(m[0]) == 1 for m in payload[key])
+    assert payload["I_gen_exact"] == [None, None]  # σ is fitted: no closed form
+    for key in ("min_eigenvalue_margin", "margin_sigma", "holds"):
+        assert len(payload[key]) == 2
+    assert all(isinstance(h, bool) for h in payload["holds"])
+    for key in ("kl", "mi"):
+        assert {"train", "train_stderr", "train_exact", "gen", "gen_stderr"} <= set(
+            payload[key]
+        )
+        assert len(payload[key]["gen"]) == 2
+    # The inequality of eq. (23), clearly at n_gen = 10 ≪ n_train = 100.
+    assert payload["I_gen"][0][0][0] < payload["I_train_exact"][0][0]
+    assert payload["margin_sigma"][0] > 3 and all(payload["holds"])
+
+
+def test_fisher_writes_the_figure_and_the_table(real_run):
+    code, out, printed, _ = real_run
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["fisher.json", *FISHER_FIGURES]
+    )
+    from matplotlib.image import imread
+
+    figure = out / FISHER_FIGURES[0]
+    assert figure.read_bytes()[:8] == PNG
+    height, width = imread(figure).shape[:2]
+    assert height > 300 and width > 300
+    for text in ("I_gen/I_train [mu]", "margin σ", "KL_gen/KL_train", "wrote"):
+        assert text in printed
+    assert printed.count("\n") >= 5
+
+
+def test_no_plots_and_quiet(real_run, tmp_path, monkeypatch, capsys):
+    _, out, _, result = real_run
+    calls = replay(monkeypatch, result)
+    target = tmp_path / "quiet"
+    assert run_cli("fisher", *FAST, "--no-plots", "--quiet", "--out", str(target)) == 0
+    assert len(calls) == 1
+    assert [p.name for p in target.iterdir()] == ["fisher.json"]
+    assert (target / "fisher.json").read_text() == (out / "fisher.json").read_text()
+    assert capsys.readouterr().out == ""
+
+
+def test_exponential_no_plots_quiet(tmp_path, capsys):
+    """A second real run, tiny: the exponential model, no figure, no output."""
+    out = tmp_path / "exponential"
+    arguments = ["--model", "exponential", "--n-gen", "10", "--outer", "8"]
+    arguments += ["--pseudo-experiments", "100", "--no-plots", "--quiet"]
+    assert run_cli("fisher", *arguments, "--out", str(out)) == 0
+    assert [p.name for p in out.iterdir()] == ["fisher.json"]
+    assert capsys.readouterr().out == ""
+    payload = json.loads((out / "fisher.json").read_text())
+    assert set(payload) >= REQUIRED_KEYS
+    assert payload["config"]["model"] == "exponential"
+    assert payload["parameters"] == ["rate"] and payload["n_gen"] == [10]
+    assert payload["I_train_exact"] == [[pytest.approx(100.0)]]  # n/λ², λ = 1
+    assert len(payload["I_gen"]) == 1 and payload["I_gen_exact"] == [None]
+    assert payload["mi"]["train_exact"] is None and len(payload["kl"]["gen"]) == 1
+
+
+FLAG_CASES = [
+    ([], {"model": "gaussian", "params": "mu", "fit": "mean-std", "n_train": 100}),
+    (
+        ["--model", "exponential", "--rate", "2.5", "--n-train", "50"],
+        {"model": "exponential", "params": "rate", "rate": 2.5, "n_train": 50},
+    ),
+    (
+        ["--fit", "mean", "--mu", "1", "--sigma", "2", "--seed", "7"],
+        {"fit": "mean", "params": "mu", "mu": 1.0, "sigma": 2.0, "seed": 7},
+    ),
+    (
+        ["--params", "mu-sigma", "--n-gen", "5,50", "--outer", "8"],
+        {"params": "mu-sigma", "n_gen": (5, 50), "outer": 8},
+    ),
+    (["--pseudo-experiments", "99"], {"pseudo_experiments": 99}),
+]
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("arguments", "expected"), FLAG_CASES)
+def test_flags_reach_the_config(arguments, expected, tmp_path, monkeypatch):
+    seen = []
+
+    def stand_in(config, **options):
+        seen.append(config)
+        raise _Stop
+
+    monkeypatch.setattr(fisher_study, "run_fisher", stand_in)
+    with pytest.raises(_Stop):
+        run_cli("fisher", *arguments, "--out", str(tmp_path / "out"))
+    (config,) = seen
+    for name, value in expected.items():
+        assert getattr(config, name) == value, name
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reproduce_runs_the_fisher_defaults(real_run, tmp_path, monkeypatch, capsys):
+    """``jaxunc reproduce`` runs the study with its defaults into OUT/fisher (the
+    toy is stubbed out here; tests/test_cli.py runs it)."""
+    import jaxunc.cli
+
+    _, _, _, result = real_run
+    toy_calls = []
+    monkeypatch.setattr(
+        jaxunc.cli, "_run_toy", lambda *args, **kwargs: toy_calls.append(args)
+    )
+    calls = replay(monkeypatch, result, expected_config=fisher_study.FisherConfig())
+    assert run_cli("reproduce", "--quiet", "--out", str(tmp_path)) == 0
+    assert len(toy_calls) == 1 and len(calls) == 1
+    assert toy_calls[0][1] == tmp_path / "toy"
+    fisher_out = tmp_path / "fisher"
+    assert sorted(p.name for p in fisher_out.iterdir()) == sorted(
+        ["fisher.json", *FISHER_FIGURES]
+    )
+    assert capsys.readouterr().out == ""
+
+
+BAD_ARGUMENTS = [
+    (["--model", "foo"], "--model"),
+    (["--params", "mu-sigma", "--fit", "mean"], "--params"),
+    (["--params", "rate"], "--params"),
+    (["--model", "exponential", "--params", "mu"], "--params"),
+    (["--params", "theta"], "--params"),
+    (["--sigma", "0"], "--sigma"),
+    (["--sigma", "-1"], "--sigma"),
+    (["--sigma", "nan"], "--sigma"),
+    (["--mu", "inf"], "--mu"),
+    (["--rate", "0"], "--rate"),
+    (["--model", "exponential", "--rate", "-2"], "--rate"),
+    (["--n-gen", "10,,x"], "--n-gen"),
+    (["--n-gen", "0"], "--n-gen"),
+    (["--n-gen", "-5,10"], "--n-gen"),
+    (["--n-train", "0"], "--n-train"),
+    (["--n-train", "1"], "--n-train"),
+    (["--outer", "1"], "--outer"),
+    (["--outer", "0"], "--outer"),
+    (["--pseudo-experiments", "1"], "--pseudo-experiments"),
+    (["--pseudo-experiments", "ten"], "--pseudo-experiments"),
+    (["--fit", "median"], "--fit"),
+    (["--seed", "-1"], "--seed"),
+    (["--precision", "float16"], "--precision"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "flag"), BAD_ARGUMENTS)
+def test_bad_input_exits_2_and_writes_nothing(arguments, flag, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli("fisher", *arguments, "--out", str(out)) == 2
+    error = capsys.readouterr().err
+    assert f"argument {flag}" in error
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    assert run_cli("fisher", *FAST, "--out", str(target)) == 2
+    assert "argument --out" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
