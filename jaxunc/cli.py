@@ -100,7 +100,8 @@ def _finite_float(text: str) -> float:
 
 
 def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
-    from jaxunc.studies.toy import FIT_CHOICES, PRECISIONS, ToyConfig
+    from jaxunc.studies.options import PRECISIONS
+    from jaxunc.studies.toy import FIT_CHOICES, ToyConfig
 
     defaults = ToyConfig.__dataclass_fields__
     parser.add_argument(
@@ -195,7 +196,8 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
 
 def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
     from jaxunc.studies.fisher import MODELS, PARAMS, FisherConfig
-    from jaxunc.studies.toy import FIT_CHOICES, PRECISIONS
+    from jaxunc.studies.options import PRECISIONS
+    from jaxunc.studies.toy import FIT_CHOICES
 
     defaults = FisherConfig.__dataclass_fields__
     parser.add_argument(

@@ -37,7 +37,8 @@ from jaxunc.information import (
     mutual_information,
 )
 from jaxunc.models import Exponential, Gaussian
-from jaxunc.studies.toy import FIT_CHOICES, PRECISIONS, _finite, _positive_int
+from jaxunc.studies.options import check_precision, check_seed, finite, positive_int
+from jaxunc.studies.toy import FIT_CHOICES
 from jaxunc.surrogates import IdealFit
 
 __all__ = ["FisherConfig", "FisherResult", "run_fisher"]
@@ -105,7 +106,7 @@ class FisherConfig:
                 "mu-sigma needs --fit mean-std: with σ known the surrogate is given "
                 "the true σ, so D_gen does not depend on σ only through D_train",
             )
-        set_("n_train", _positive_int("n_train", self.n_train))
+        set_("n_train", positive_int("n_train", self.n_train))
         minimum = 2 if (self.model == "gaussian" and self.fit == "mean-std") else 1
         if self.n_train < minimum:
             raise InvalidArgument(
@@ -116,41 +117,27 @@ class FisherConfig:
         )
         if len(n_gen) == 0:
             raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(_positive_int("n_gen", n) for n in n_gen))
+        set_("n_gen", tuple(positive_int("n_gen", n) for n in n_gen))
         for name in ("mu", "sigma", "rate", "kl_shift", "prior_width"):
-            set_(name, _finite(name, getattr(self, name)))
+            set_(name, finite(name, getattr(self, name)))
         for name in ("sigma", "rate", "kl_shift", "prior_width"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     name, f"must be > 0 (got {getattr(self, name)!r})"
                 )
-        set_("outer", _positive_int("outer", self.outer))
+        set_("outer", positive_int("outer", self.outer))
         if self.outer < 2:
             raise InvalidArgument("outer", "must be >= 2 to estimate an error")
         set_(
             "pseudo_experiments",
-            _positive_int("pseudo_experiments", self.pseudo_experiments),
+            positive_int("pseudo_experiments", self.pseudo_experiments),
         )
         if self.pseudo_experiments < 2:
             raise InvalidArgument(
                 "pseudo_experiments", "must be >= 2 to measure a spread"
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise InvalidArgument("seed", f"must be an integer (got {self.seed!r})")
-        if not 0 <= self.seed < 2**63:
-            raise InvalidArgument("seed", f"must be in [0, 2**63) (got {self.seed!r})")
-        if self.precision not in PRECISIONS:
-            raise InvalidArgument(
-                "precision",
-                f"must be one of {list(PRECISIONS)} (got {self.precision!r})",
-            )
-        if self.precision == "float64" and not jax.config.jax_enable_x64:
-            raise InvalidArgument(
-                "precision",
-                "float64 needs 64-bit JAX: call "
-                "jax.config.update('jax_enable_x64', True) first "
-                "(the jaxunc command does this for --precision float64)",
-            )
+        check_seed(self.seed)
+        check_precision(self.precision)
 
     @property
     def dtype(self) -> np.dtype:

@@ -25,35 +25,20 @@ from jaxunc.engine import Chain, EngineResult, run_chain, run_pseudo_experiments
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian
+from jaxunc.studies.options import (
+    check_precision,
+    check_seed,
+    finite,
+    positive_int,
+)
 from jaxunc.surrogates import IdealFit
 
 __all__ = ["FIT_CHOICES", "ToyConfig", "ToyResult", "run_toy"]
 
 FIT_CHOICES = {"mean-std": ("mu", "sigma"), "mean": ("mu",)}
-PRECISIONS = ("float32", "float64")
 _HISTOGRAM_BINS = 240
 _FIG4_CANDIDATES = 400
 _FIG7_EXAMPLES = 100
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value <= 0
-    ):
-        raise InvalidArgument(name, f"must be a positive integer (got {value!r})")
-    return int(value)
-
-
-def _finite(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(name, f"must be a number (got {value!r})") from None
-    if not math.isfinite(number):
-        raise InvalidArgument(name, f"must be finite (got {value!r})")
-    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +68,7 @@ class ToyConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_(
             "pseudo_experiments",
-            _positive_int("pseudo_experiments", self.pseudo_experiments),
+            positive_int("pseudo_experiments", self.pseudo_experiments),
         )
         if self.pseudo_experiments < 2:
             raise InvalidArgument(
@@ -95,7 +80,7 @@ class ToyConfig:
             )
         if self.ddof not in (0, 1):
             raise InvalidArgument("ddof", f"must be 0 or 1 (got {self.ddof!r})")
-        set_("n_train", _positive_int("n_train", self.n_train))
+        set_("n_train", positive_int("n_train", self.n_train))
         minimum = max(len(FIT_CHOICES[self.fit]), self.ddof + 1)
         if self.n_train < minimum:
             raise InvalidArgument(
@@ -107,36 +92,22 @@ class ToyConfig:
         )
         if len(n_gen) == 0:
             raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(_positive_int("n_gen", n) for n in n_gen))
-        set_("mu", _finite("mu", self.mu))
-        set_("sigma", _finite("sigma", self.sigma))
+        set_("n_gen", tuple(positive_int("n_gen", n) for n in n_gen))
+        set_("mu", finite("mu", self.mu))
+        set_("sigma", finite("sigma", self.sigma))
         if self.sigma <= 0:
             raise InvalidArgument("sigma", f"must be > 0 (got {self.sigma!r})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise InvalidArgument("seed", f"must be an integer (got {self.seed!r})")
-        if not 0 <= self.seed < 2**63:
-            raise InvalidArgument("seed", f"must be in [0, 2**63) (got {self.seed!r})")
+        check_seed(self.seed)
         if self.chunk_size is not None:
-            set_("chunk_size", _positive_int("chunk_size", self.chunk_size))
-        if self.precision not in PRECISIONS:
-            raise InvalidArgument(
-                "precision",
-                f"must be one of {list(PRECISIONS)} (got {self.precision!r})",
-            )
-        if self.precision == "float64" and not jax.config.jax_enable_x64:
-            raise InvalidArgument(
-                "precision",
-                "float64 needs 64-bit JAX: "
-                "call jax.config.update('jax_enable_x64', True) "
-                "first (the jaxunc command does this for --precision float64)",
-            )
+            set_("chunk_size", positive_int("chunk_size", self.chunk_size))
+        check_precision(self.precision)
         set_(
             "funnel_n_gen",
-            tuple(_positive_int("funnel_n_gen", n) for n in self.funnel_n_gen),
+            tuple(positive_int("funnel_n_gen", n) for n in self.funnel_n_gen),
         )
         set_(
             "funnel_pseudo_experiments",
-            _positive_int("funnel_pseudo_experiments", self.funnel_pseudo_experiments),
+            positive_int("funnel_pseudo_experiments", self.funnel_pseudo_experiments),
         )
 
     @property
