@@ -99,8 +99,41 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
+def _add_run_arguments(
+    parser: argparse.ArgumentParser,
+    defaults: dict[str, Any],
+    out_default: str,
+    no_plots_help: str,
+) -> None:
+    """--seed, --precision, --out, --no-plots and --quiet: shared by every study."""
     from jaxunc.studies.options import PRECISIONS
+
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=defaults["seed"].default,
+        help="root random seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults["precision"].default,
+        help="floating-point precision (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(out_default),
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help=no_plots_help)
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
+
+
+def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
     from jaxunc.studies.toy import FIT_CHOICES, ToyConfig
 
     defaults = ToyConfig.__dataclass_fields__
@@ -156,12 +189,6 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
         ),
     )
     parser.add_argument(
-        "--seed",
-        type=_seed,
-        default=defaults["seed"].default,
-        help="root random seed (default: %(default)s)",
-    )
-    parser.add_argument(
         "--chunk-size",
         type=_positive_int,
         default=None,
@@ -171,32 +198,16 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
             "(default: about 4M events per chunk); results do not depend on it"
         ),
     )
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=defaults["precision"].default,
-        help="floating-point precision (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(out_default),
-        metavar="DIR",
-        help="output folder (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-plots",
-        action="store_true",
-        help="skip the figures (and the extra runs behind Figures 4 and 7)",
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bar and no summary table"
+    _add_run_arguments(
+        parser,
+        defaults,
+        out_default,
+        "skip the figures (and the extra runs behind Figures 4 and 7)",
     )
 
 
 def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
     from jaxunc.studies.fisher import MODELS, PARAMS, FisherConfig
-    from jaxunc.studies.options import PRECISIONS
     from jaxunc.studies.toy import FIT_CHOICES
 
     defaults = FisherConfig.__dataclass_fields__
@@ -257,12 +268,6 @@ def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> 
         ),
     )
     parser.add_argument(
-        "--seed",
-        type=_seed,
-        default=defaults["seed"].default,
-        help="root random seed (default: %(default)s)",
-    )
-    parser.add_argument(
         "--outer",
         type=_positive_int,
         default=defaults["outer"].default,
@@ -281,25 +286,7 @@ def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> 
             "pseudo-experiments for the estimator view 1/Var(θ̂) (default: %(default)s)"
         ),
     )
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=defaults["precision"].default,
-        help="floating-point precision (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(out_default),
-        metavar="DIR",
-        help="output folder (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-plots", action="store_true", help=f"skip {FISHER_FIGURES[0]}"
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bar and no summary table"
-    )
+    _add_run_arguments(parser, defaults, out_default, f"skip {FISHER_FIGURES[0]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
