@@ -490,6 +490,18 @@ FIGURE_FILES = {
 }
 
 
+def _save_figures(files: dict[str, Any], result: Any, folder: Path) -> list[Path]:
+    """Draw each ``{file name: figure function}`` from ``result`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, draw in files.items():
+        path = folder / name
+        draw(result).savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths
+
+
 def save_toy_figures(result: ToyResult, folder: Path) -> list[Path]:
     """Write Figures 4-7 as PNGs into ``folder`` and return their paths.
 
@@ -498,14 +510,7 @@ def save_toy_figures(result: ToyResult, folder: Path) -> list[Path]:
     """
     _require(result, "figure4")
     _require(result, "figure7")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, draw in FIGURE_FILES.items():
-        path = folder / name
-        draw(result).savefig(path, dpi=DPI)
-        paths.append(path)
-    return paths
+    return _save_figures(FIGURE_FILES, result, folder)
 
 
 # ------------------------------------------------------------ the information study
@@ -852,11 +857,4 @@ def save_fisher_figures(
 ) -> list[Path]:
     """Write the information study's figure (``fisher_vs_ngen.png``) into ``folder``
     and return its path in a list."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, draw in FISHER_FIGURE_FILES.items():
-        path = folder / name
-        draw(result).savefig(path, dpi=DPI)
-        paths.append(path)
-    return paths
+    return _save_figures(FISHER_FIGURE_FILES, result, folder)
