@@ -31,6 +31,11 @@ TOY_FIGURES = (
     "fig7_funnels.png",
 )
 FISHER_FIGURES = ("fisher_vs_ngen.png",)
+VALIDATE_FIGURES = (
+    "validate_histograms.png",
+    "validate_p_values.png",
+    "validate_amplification.png",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -289,6 +294,99 @@ def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> 
     _add_run_arguments(parser, defaults, out_default, f"skip {FISHER_FIGURES[0]}")
 
 
+def _add_validate_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
+    from jaxunc.studies.registry import MODELS, SURROGATES
+    from jaxunc.studies.validate import ValidateConfig
+    from jaxunc.validation import BINNINGS
+
+    defaults = ValidateConfig.__dataclass_fields__
+    parser.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default=defaults["model"].default,
+        help="the true model, from the registry (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--surrogate",
+        choices=sorted(SURROGATES),
+        default=defaults["surrogate"].default,
+        help="the surrogate, from the registry (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=defaults["n_train"].default,
+        metavar="N",
+        help="training events per surrogate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-required",
+        type=_size_list,
+        default=defaults["n_required"].default,
+        metavar="N1,N2,...",
+        help="generated-sample sizes to test, increasing "
+        "(default: 100,1000,10000,100000)",
+    )
+    parser.add_argument(
+        "--bins",
+        type=_positive_int,
+        default=defaults["bins"].default,
+        metavar="K",
+        help="histogram bins of the chi2 test, >= 2 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--binning",
+        choices=BINNINGS,
+        default=defaults["binning"].default,
+        help="true-quantile or equal-width bins (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--pseudo-experiments",
+        type=_positive_int,
+        default=defaults["pseudo_experiments"].default,
+        metavar="P",
+        help="pseudo-experiments (training samples) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=_finite_float,
+        default=defaults["alpha"].default,
+        help="test size: the horizon is where the median p-value drops below it "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-quantiles",
+        type=_size_list,
+        default=defaults["n_quantiles"].default,
+        metavar="Q1,Q2,...",
+        help="quantile-bin counts of the amplification factor "
+        "(default: 5,10,20,50,100)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=_positive_int,
+        default=defaults["replicas"].default,
+        metavar="B",
+        help="bootstrap replicas of the protocol's uncertainty prediction "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--protocol-pseudo-experiments",
+        type=_positive_int,
+        default=defaults["protocol_pseudo_experiments"].default,
+        metavar="P",
+        help="pseudo-experiments of the three-step protocol (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--protocol-n-gen",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="generated events of the protocol's histograms (default: 10 × n_train)",
+    )
+    _add_run_arguments(parser, defaults, out_default, "skip the figures")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxunc",
@@ -319,6 +417,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_fisher_arguments(fisher, "results/fisher")
+    validate = commands.add_parser(
+        "validate",
+        help="is a generated sample of N_required events an adequate substitute? "
+        "(chi2 horizon, amplification, three-step protocol)",
+        description=(
+            "Validation of a surrogate trained on n_train events (paper 001 §2.2, "
+            "paper 000 §5-6): chi2 of N_required generated events against the truth "
+            "and the robustness horizon, the quantile amplification factor, and the "
+            "three-step protocol (predict, validate, demonstrate improvement)."
+        ),
+    )
+    _add_validate_arguments(validate, "results/validate")
     reproduce = commands.add_parser(
         "reproduce",
         help="run every study with the paper's defaults into results/",
@@ -589,6 +699,107 @@ def _fisher(args: argparse.Namespace) -> None:
     )
 
 
+def _format_horizon(value: float | None, stderr: float | None, status: str) -> str:
+    if status == "found":
+        return f"{value:.4g} ± {stderr:.2g}"
+    return {"below_grid": "below the smallest N", "beyond_grid": "none in range"}[
+        status
+    ]
+
+
+def _print_validate_table(payload: dict) -> None:
+    truth = payload["truth"]
+    rows = [("N_required", "median p", "rejected", "truth median p", "truth rejected")]
+    for i, n in enumerate(payload["n_required"]):
+        rows.append(
+            (
+                str(n),
+                f"{payload['p_value_median'][i]:.3f}",
+                f"{payload['rejection_rate'][i]:.3f} ± "
+                f"{payload['rejection_rate_stderr'][i]:.3f}",
+                f"{truth['p_value_median'][i]:.3f}",
+                f"{truth['rejection_rate'][i]:.3f} ± "
+                f"{truth['rejection_rate_stderr'][i]:.3f}",
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+    alpha = payload["config"]["alpha"]
+    print(
+        f"robustness horizon (median p < {alpha}): "
+        + _format_horizon(
+            payload["horizon"], payload["horizon_stderr"], payload["horizon_status"]
+        )
+        + f"; truth: {_format_horizon(None, None, truth['horizon_status'])}"
+    )
+    amplification = payload["amplification"]
+    last = len(amplification["n_gen"]) - 1
+    factors = ", ".join(
+        f"{q}: {f:.3g} ± {e:.2g}"
+        for q, f, e in zip(
+            amplification["n_quantiles"],
+            amplification["factor"][last],
+            amplification["factor_stderr"][last],
+            strict=True,
+        )
+    )
+    print(
+        f"amplification N_equiv/n_train at N_gen = {amplification['n_gen'][last]} "
+        f"(by N_quantiles) {factors}"
+    )
+    print(f"protocol: {payload['protocol']['verdict']}")
+    rt = payload["runtime"]
+    print(
+        f"{rt['seconds']:.1f} s (compile {rt['compile_seconds']:.1f} s, "
+        f"{rt['backend']} × {rt['device_count']})"
+    )
+
+
+def _run_validate(
+    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
+) -> None:
+    from jaxunc.studies.validate import ValidateConfig, run_validate
+
+    config = ValidateConfig(**overrides)
+    _check_writable(out)
+    result = run_validate(config, progress=not quiet, figures=figures)
+    payload = result.to_json()
+    with _staging(out) as staging:
+        _write_json(staging / "validate.json", payload)
+        if figures:
+            from jaxunc import plots
+
+            plots.save_validate_figures(result, staging)
+    if not quiet:
+        _print_validate_table(payload)
+        written = " and " + ", ".join(VALIDATE_FIGURES) if figures else ""
+        print(f"wrote {out / 'validate.json'}{written}")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    _run_validate(
+        args,
+        args.out,
+        args.quiet,
+        not args.no_plots,
+        model=args.model,
+        surrogate=args.surrogate,
+        n_train=args.n_train,
+        n_required=args.n_required,
+        bins=args.bins,
+        binning=args.binning,
+        pseudo_experiments=args.pseudo_experiments,
+        alpha=args.alpha,
+        n_quantiles=args.n_quantiles,
+        replicas=args.replicas,
+        protocol_pseudo_experiments=args.protocol_pseudo_experiments,
+        protocol_n_gen=args.protocol_n_gen,
+        seed=args.seed,
+        precision=args.precision,
+    )
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     _check_writable(args.out)
@@ -604,6 +815,7 @@ def _reproduce(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "toy": _toy,
     "fisher": _fisher,
+    "validate": _validate,
     "reproduce": _reproduce,
 }
 

@@ -19,6 +19,9 @@ are never required:
 * ``closed_form_mle(x, theta, free)``: the exact maximum-likelihood estimate, used as a
   fast path (a test checks it against the generic Newton fit);
 * ``exact_fisher(theta, params)``: the per-event Fisher information in closed form;
+* ``cdf(x, theta)`` and ``quantile(u, theta)``: the cumulative distribution function
+  and its inverse (used by ``jaxunc.validation`` for exact bin probabilities and
+  true-quantile bins; without them it uses a large reference sample);
 * ``sufficient_statistics(x)`` and ``log_likelihood_from_statistics(t, theta)``: the
   total log-likelihood from sufficient statistics (a fast path for importance weights,
   tested against ``log_prob(x).sum()``).
@@ -35,6 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 import numpy as np
 
 from jaxunc import random as fast_random
@@ -116,6 +120,14 @@ class Gaussian:
         z = (x - theta["mu"]) / theta["sigma"]
         return -0.5 * z * z - jnp.log(theta["sigma"]) - 0.5 * math.log(2 * math.pi)
 
+    def cdf(self, x: jax.Array, theta: Mapping[str, jax.Array]) -> jax.Array:
+        """P(X <= x) = Φ((x - μ)/σ)."""
+        return jax.scipy.special.ndtr((x - theta["mu"]) / theta["sigma"])
+
+    def quantile(self, u: jax.Array, theta: Mapping[str, jax.Array]) -> jax.Array:
+        """The inverse of ``cdf``: μ + σ Φ⁻¹(u) (±inf at u = 0, 1)."""
+        return theta["mu"] + theta["sigma"] * jax.scipy.special.ndtri(u)
+
     def check_params(self, theta: Any) -> None:
         _require_names(theta, self.parameter_names, "Gaussian")
         _require_finite(theta)
@@ -195,6 +207,14 @@ class Exponential:
     def log_prob(self, x: jax.Array, theta: Mapping[str, jax.Array]) -> jax.Array:
         rate = theta["rate"]
         return jnp.where(x >= 0, jnp.log(rate) - rate * x, -jnp.inf)
+
+    def cdf(self, x: jax.Array, theta: Mapping[str, jax.Array]) -> jax.Array:
+        """P(X <= x) = 1 - exp(-λ x) for x >= 0, else 0."""
+        return jnp.where(x > 0, -jnp.expm1(-theta["rate"] * jnp.maximum(x, 0)), 0)
+
+    def quantile(self, u: jax.Array, theta: Mapping[str, jax.Array]) -> jax.Array:
+        """The inverse of ``cdf``: -log(1 - u)/λ (inf at u = 1)."""
+        return -jnp.log1p(-u) / theta["rate"]
 
     def check_params(self, theta: Any) -> None:
         _require_names(theta, self.parameter_names, "Exponential")

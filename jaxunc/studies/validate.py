@@ -1,0 +1,703 @@
+"""Validation study (paper 001 §2.2; paper 000 §5, §6): is a generated sample of
+N_required events an adequate substitute for N_required true events?
+
+For a model, a surrogate trained on ``n_train`` true events and each N_required,
+over pseudo-experiments (a fresh training sample each):
+
+* **Robustness horizon**: the χ² goodness of fit of N_required generated events
+  against the truth (``bins`` quantile or equal-width bins), its p-value distribution,
+  the rejection rate P(p < α), and the horizon, the N_required where the median p
+  drops below α (equivalently the rejection rate crosses 1/2).  The same test on
+  N_required *true* events is the control: no horizon, uniform p-values.
+* **Amplification factor** (GANplify): the quantile MSE of the generated sample in
+  N_q true-quantile bins, N_equiv = the true-event count with the same expected MSE
+  (closed form), and N_equiv / n_train against N_gen (= N_required) and N_q.
+* **Three-step protocol** (§6), per pseudo-experiment: (1) predict the uncertainty of
+  the generated histogram (N_gen = ``protocol_n_gen`` events, bins at the training
+  sample's quantiles) without the truth, from the spread of ``replicas`` surrogates
+  trained on bootstrap replicas of the training sample; (2) validate it against the
+  truth (variance ratio and χ² pulls); (3) compare with the training sample's own
+  uncertainty and state whether an improvement was demonstrated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxunc.engine import run_pseudo_experiments
+from jaxunc.errors import InvalidArgument
+from jaxunc.estimators import Estimate
+from jaxunc.models import check_params
+from jaxunc.studies.options import check_precision, check_seed, finite, positive_int
+from jaxunc.validation import (
+    BINNINGS,
+    Binning,
+    chi2_sf,
+    expected_quantile_mse,
+    goodness_of_fit,
+    histogram_quantiles,
+    make_binning,
+    quantile_mse,
+    robustness_horizon,
+)
+
+__all__ = ["ValidateConfig", "ValidateResult", "run_validate", "validate"]
+
+P_VALUE_EDGES = np.concatenate(
+    [[0.0], np.logspace(-30, -3, 271)[:-1], np.linspace(1e-3, 1.0, 1000)]
+)
+"""Bins of the p-value histograms: log-spaced below 10⁻³ (down to 10⁻³⁰), 10⁻³
+wide above; p-value quantiles are interpolated linearly within these bins."""
+P_VALUE_LEVELS = (0.05, 0.16, 0.5, 0.84, 0.95)
+K_SIGMA = 3.0
+
+
+def _sizes(name: str, values: Any) -> tuple[int, ...]:
+    values = (values,) if isinstance(values, (int, np.integer)) else tuple(values)
+    if not values:
+        raise InvalidArgument(name, "must list at least one size")
+    return tuple(positive_int(name, v) for v in values)
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConfig:
+    """Options of the validation study; validated on construction.
+
+    ``model``/``surrogate`` are registry names (``jaxunc.studies.registry``); the
+    library function ``validate`` takes objects instead.  ``alpha``: the test size;
+    ``n_quantiles``: the quantile-bin counts of the amplification factor;
+    ``n_reference``: reference events for models without a ``cdf``; ``replicas``,
+    ``protocol_pseudo_experiments``, ``protocol_n_gen`` (default 10 × n_train): the
+    three-step protocol.
+    """
+
+    model: str = "gaussian"
+    surrogate: str = "ideal"
+    n_train: int = 100
+    n_required: tuple[int, ...] = (100, 1000, 10000, 100000)
+    bins: int = 20
+    binning: str = "quantile"
+    pseudo_experiments: int = 1000
+    seed: int = 0
+    precision: str = "float32"
+    alpha: float = 0.05
+    n_quantiles: tuple[int, ...] = (5, 10, 20, 50, 100)
+    n_reference: int = 2**20
+    replicas: int = 32
+    protocol_pseudo_experiments: int = 200
+    protocol_n_gen: int | None = None
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("n_train", positive_int("n_train", self.n_train))
+        sizes = _sizes("n_required", self.n_required)
+        if list(sizes) != sorted(set(sizes)):
+            raise InvalidArgument(
+                "n_required", f"must be strictly increasing (got {list(sizes)})"
+            )
+        set_("n_required", sizes)
+        set_("bins", positive_int("bins", self.bins))
+        if self.bins < 2:
+            raise InvalidArgument("bins", f"must be >= 2 (got {self.bins})")
+        if self.binning not in BINNINGS:
+            raise InvalidArgument(
+                "binning", f"must be one of {list(BINNINGS)} (got {self.binning!r})"
+            )
+        set_(
+            "pseudo_experiments",
+            positive_int("pseudo_experiments", self.pseudo_experiments),
+        )
+        if self.pseudo_experiments < 2:
+            raise InvalidArgument(
+                "pseudo_experiments", "must be >= 2 to measure a rate"
+            )
+        check_seed(self.seed)
+        check_precision(self.precision)
+        set_("alpha", finite("alpha", self.alpha))
+        if not 0 < self.alpha < 1:
+            raise InvalidArgument("alpha", f"must be in (0, 1) (got {self.alpha!r})")
+        quantiles = _sizes("n_quantiles", self.n_quantiles)
+        if min(quantiles) < 2 or list(quantiles) != sorted(set(quantiles)):
+            raise InvalidArgument(
+                "n_quantiles",
+                f"must be strictly increasing integers >= 2 (got {list(quantiles)})",
+            )
+        set_("n_quantiles", quantiles)
+        set_("n_reference", positive_int("n_reference", self.n_reference))
+        set_("replicas", positive_int("replicas", self.replicas))
+        if self.replicas < 4:
+            raise InvalidArgument(
+                "replicas", f"must be >= 4 for a spread (got {self.replicas})"
+            )
+        set_(
+            "protocol_pseudo_experiments",
+            positive_int(
+                "protocol_pseudo_experiments", self.protocol_pseudo_experiments
+            ),
+        )
+        if self.protocol_pseudo_experiments < 2:
+            raise InvalidArgument("protocol_pseudo_experiments", "must be >= 2")
+        if self.protocol_n_gen is None:
+            set_("protocol_n_gen", 10 * self.n_train)
+        set_("protocol_n_gen", positive_int("protocol_n_gen", self.protocol_n_gen))
+        if self.bins > self.n_train:
+            raise InvalidArgument(
+                "bins",
+                f"must be <= n_train ({self.n_train}) for the protocol's "
+                f"training-quantile bins (got {self.bins})",
+            )
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.precision)
+
+    def fine_levels(self) -> int:
+        """Quantile grid that every quantile binning of the study is a union of."""
+        levels = math.lcm(*self.n_quantiles)
+        if self.binning == "quantile":
+            levels = math.lcm(levels, self.bins)
+        return levels
+
+    def to_json(self) -> dict[str, Any]:
+        config = dataclasses.asdict(self)
+        config["n_required"] = list(self.n_required)
+        config["n_quantiles"] = list(self.n_quantiles)
+        return config
+
+
+@dataclasses.dataclass
+class ValidateResult:
+    """Everything the validation study measured; ``to_json`` gives
+    ``validate.json``.  ``figures`` holds the example histograms for the plots."""
+
+    config: ValidateConfig | None
+    payload: dict[str, Any]
+    figures: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        config = {} if self.config is None else self.config.to_json()
+        return {"config": {**config, **self.payload["config"]}, **self.payload["data"]}
+
+    def __getitem__(self, name: str) -> Any:
+        return self.to_json()[name]
+
+
+# ----------------------------------------------------------------- binning on a grid
+
+
+def _fine_binning(model, theta, config, key) -> tuple[Binning, Binning]:
+    """The χ² binning and the fine quantile grid the amplification sets add up from."""
+    chi2 = make_binning(
+        model,
+        theta,
+        config.bins,
+        config.binning,
+        key=key,
+        n_reference=config.n_reference,
+    )
+    fine = make_binning(
+        model,
+        theta,
+        config.fine_levels(),
+        "quantile",
+        key=key,
+        n_reference=config.n_reference,
+    )
+    return chi2, fine
+
+
+def _aggregation(fine: int, coarse: int) -> np.ndarray:
+    """(fine, coarse) 0/1 matrix summing consecutive fine quantile bins."""
+    matrix = np.zeros((fine, coarse))
+    matrix[np.arange(fine), np.arange(fine) * coarse // fine] = 1
+    return matrix
+
+
+def _counter(edges: np.ndarray, dtype: Any):
+    interior = jnp.asarray(edges[1:-1], dtype)
+    method = "compare_all" if len(interior) <= 32 else "scan"
+    k = len(edges) - 1
+
+    def count(x: jax.Array) -> jax.Array:
+        index = jnp.searchsorted(interior, x, side="right", method=method)
+        return jnp.zeros(k, dtype).at[index].add(jnp.ones_like(x))
+
+    return count
+
+
+# ---------------------------------------------------------------------- the study
+
+
+def _resolve_engine_options(engine_options: Mapping[str, Any] | None) -> dict:
+    options = dict(engine_options or {})
+    if "description" in options:
+        raise InvalidArgument(
+            "engine_options", "must not set description (each run names itself)"
+        )
+    return options
+
+
+def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtype):
+    """One pseudo-experiment: a training sample, the fit, and for every N_required
+    N generated and N true events, χ² p-values and quantile MSEs.
+
+    All N_required samples of one source are disjoint slices of one draw of ΣN
+    events (independent samples, one compiled sampler), binned by one scatter into
+    (N_required, bins) counts.
+    """
+    sizes = config.n_required
+    total = sum(sizes)
+    segment = jnp.asarray(np.repeat(np.arange(len(sizes)), sizes), jnp.int32)
+    fine_interior = jnp.asarray(fine.edges[1:-1], dtype)
+    chi2_interior = jnp.asarray(chi2.edges[1:-1], dtype)
+    same_grid = config.binning == "quantile"
+    to_chi2 = jnp.asarray(_aggregation(fine.bins, config.bins), dtype)
+    sets = [jnp.asarray(_aggregation(fine.bins, q), dtype) for q in config.n_quantiles]
+    probabilities = [
+        jnp.asarray(fine.probabilities @ _aggregation(fine.bins, q), dtype)
+        for q in config.n_quantiles
+    ]
+    fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
+    alpha = jnp.asarray(config.alpha, dtype)
+
+    def counts_per_size(x, interior, bins, method):
+        index = jnp.searchsorted(interior, x, side="right", method=method)
+        flat = segment * bins + index
+        counts = jnp.zeros(len(sizes) * bins, dtype).at[flat].add(jnp.ones_like(x))
+        return counts.reshape(len(sizes), bins)
+
+    def measure(x):
+        fine_counts = counts_per_size(x, fine_interior, fine.bins, "scan")
+        counts = (
+            fine_counts @ to_chi2
+            if same_grid
+            else counts_per_size(x, chi2_interior, chi2.bins, "compare_all")
+        )
+        test = goodness_of_fit(counts, chi2)
+        mse = jnp.stack(
+            [
+                quantile_mse(fine_counts @ a, p)
+                for a, p in zip(sets, probabilities, strict=True)
+            ],
+            axis=-1,
+        )
+        return test, mse
+
+    def run(key):
+        k_train, k_fit, k_gen, k_truth = jax.random.split(key, 4)
+        train = model.sample(k_train, theta, config.n_train)
+        params = surrogate.fit(k_fit, train)
+        ok = fit_converged(params)
+        samples = {
+            "surrogate": (surrogate.sample(k_gen, params, total), ok),
+            "truth": (model.sample(k_truth, theta, total), jnp.bool_(True)),
+        }
+        out = {}
+        for name, (x, flag) in samples.items():
+            test, mse = measure(x.astype(dtype))
+            flag = jnp.broadcast_to(flag, (len(sizes),))
+            p = test.p_value[:, None]
+            out[f"p_{name}"] = Estimate(p, flag)
+            out[f"reject_{name}"] = Estimate((p < alpha).astype(dtype), flag)
+            out[f"chi2_{name}"] = Estimate(test.statistic[:, None], flag)
+            out[f"mse_{name}"] = Estimate(mse, flag)
+        return out
+
+    return run
+
+
+def _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtype):
+    """Steps 1-3 of §6 for one training sample (see the module docstring)."""
+    k, n, b, n_gen = config.bins, config.n_train, config.replicas, config.protocol_n_gen
+    fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
+    positions = jnp.asarray(np.arange(1, k) * n // k, jnp.int32)
+
+    def count(x, interior):
+        index = jnp.searchsorted(interior, x, side="right", method="compare_all")
+        return jnp.zeros(k, dtype).at[index].add(jnp.ones_like(x))
+
+    def generated_fractions(key, params, interior):
+        x = surrogate.sample(key, params, n_gen).astype(dtype)
+        return count(x, interior) / n_gen
+
+    def run(key):
+        k_train, k_boot, k_fit, k_gen = jax.random.split(key, 4)
+        train = model.sample(k_train, theta, n)
+        ordered = jnp.sort(train.astype(dtype))
+        # Bins at the training sample's quantiles: chosen without the truth.
+        interior = 0.5 * (ordered[positions - 1] + ordered[positions])
+        f_train = count(train.astype(dtype), interior) / n
+        # Row 0 is the training sample itself (the nominal surrogate); rows 1..B are
+        # bootstrap replicas of it.
+        index = jnp.concatenate(
+            [
+                jnp.arange(n, dtype=jnp.int32)[None],
+                # floor(n U), not jax.random.randint: same law, far faster to compile
+                jnp.minimum(
+                    (jax.random.uniform(k_boot, (b, n), dtype) * n).astype(jnp.int32),
+                    n - 1,
+                ),
+            ]
+        )
+        all_params = jax.vmap(surrogate.fit)(
+            jax.random.split(k_fit, b + 1), train[index]
+        )
+        fractions = jax.vmap(generated_fractions, in_axes=(0, 0, None))(
+            jax.random.split(k_gen, b + 1), all_params, interior
+        )
+        f_gen, f_replicas = fractions[0], fractions[1:]
+        predicted_var = jnp.var(f_replicas, axis=0, ddof=1)
+        train_var = f_train * (1 - f_train) / n
+        p_true = truth_cdf(interior)
+        pulls = (f_gen - p_true) / jnp.sqrt(predicted_var)
+        chi2 = jnp.sum(pulls**2)
+        ok = jnp.all(jax.vmap(fit_converged)(all_params))
+        ok = ok & jnp.all(predicted_var > 0)
+        values = jnp.stack(
+            [
+                jnp.sum(predicted_var),  # 0: step 1, predicted Σσ²
+                jnp.sum(train_var),  # 1: training-only predicted Σσ²
+                jnp.sum((f_gen - p_true) ** 2),  # 2: step 2, actual Σ(f_gen - p)²
+                jnp.sum((f_train - p_true) ** 2),  # 3: actual Σ(f_train - p)²
+                chi2,  # 4: Σ pulls²
+                chi2_sf(chi2, jnp.asarray(k - 1, dtype)),  # 5
+            ]
+        )
+        return {"protocol": Estimate(values, ok), "pulls": Estimate(pulls, ok)}
+
+    return run
+
+
+def _truth_probabilities(model, theta, binning_reference, dtype):
+    """interior edges (k−1,) -> true bin probabilities (k,): model cdf or reference."""
+    if callable(getattr(model, "cdf", None)):
+
+        def probabilities(interior):
+            cdf = model.cdf(interior, theta).astype(dtype)
+            return jnp.diff(
+                jnp.concatenate([jnp.zeros(1, dtype), cdf, jnp.ones(1, dtype)])
+            )
+
+        return probabilities, "exact (model cdf)"
+    reference = jnp.asarray(binning_reference, dtype)
+    size = len(binning_reference)
+
+    def probabilities(interior):
+        below = jnp.searchsorted(reference, interior, side="right").astype(dtype)
+        full = jnp.concatenate([jnp.zeros(1, dtype), below, jnp.full(1, size, dtype)])
+        return jnp.diff(full) / size
+
+    return probabilities, f"fractions of a reference sample of {size} events"
+
+
+def _ratio(a: float, sa: float, b: float, sb: float) -> tuple[float, float]:
+    """a/b and its error (independent errors, first order)."""
+    value = a / b
+    return value, abs(value) * math.hypot(sa / a if a else 0.0, sb / b)
+
+
+def _summaries(out: dict, config: ValidateConfig, name: str) -> dict[str, Any]:
+    p = out[f"p_{name}"]
+    counts = p["histogram"][:, 0].astype(np.float64)
+    counts[:, -1] += p["overflow"][:, 0]
+    quantiles = histogram_quantiles(counts, P_VALUE_EDGES, P_VALUE_LEVELS)
+    reject = out[f"reject_{name}"]
+    chi2 = out[f"chi2_{name}"]
+    horizon = robustness_horizon(
+        config.n_required, reject["mean"][:, 0], reject["mean_stderr"][:, 0]
+    )
+    return {
+        "p_value_median": quantiles[:, P_VALUE_LEVELS.index(0.5)].tolist(),
+        "p_value_quantiles": {
+            f"{level:g}": quantiles[:, i].tolist()
+            for i, level in enumerate(P_VALUE_LEVELS)
+        },
+        "p_value_histogram": counts.tolist(),
+        "rejection_rate": reject["mean"][:, 0].tolist(),
+        "rejection_rate_stderr": reject["mean_stderr"][:, 0].tolist(),
+        "chi2_mean": chi2["mean"][:, 0].tolist(),
+        "chi2_mean_stderr": chi2["mean_stderr"][:, 0].tolist(),
+        "horizon": horizon,
+        "failures": p["failures"][:, 0].tolist(),
+    }
+
+
+def _amplification(out: dict, config: ValidateConfig) -> dict[str, Any]:
+    mse = out["mse_surrogate"]
+    truth = out["mse_truth"]
+    q = np.asarray(config.n_quantiles, np.float64)
+    n_gen = np.asarray(config.n_required, np.float64)[:, None]
+    mean, stderr = mse["mean"], mse["mean_stderr"]
+    n_equiv = (q - 1) / (q * q * mean)
+    n_equiv_stderr = n_equiv * stderr / mean
+    expected_truth = expected_quantile_mse(n_gen, q)
+    return {
+        "n_quantiles": list(config.n_quantiles),
+        "n_gen": list(config.n_required),
+        "mse": mean.tolist(),
+        "mse_stderr": stderr.tolist(),
+        "n_equiv": n_equiv.tolist(),
+        "n_equiv_stderr": n_equiv_stderr.tolist(),
+        "factor": (n_equiv / config.n_train).tolist(),
+        "factor_stderr": (n_equiv_stderr / config.n_train).tolist(),
+        "truth_mse": truth["mean"].tolist(),
+        "truth_mse_stderr": truth["mean_stderr"].tolist(),
+        "truth_mse_expected": expected_truth.tolist(),
+        "convention": (
+            "quantile MSE = mean over the N_q true-quantile bins of (f_j - p_j)^2; "
+            "N_equiv = (N_q - 1)/(N_q^2 E[MSE]) (the exact expected MSE of N true "
+            "events is (N_q - 1)/(N_q^2 N)); factor = N_equiv / n_train; rows: "
+            "n_gen, columns: n_quantiles"
+        ),
+    }
+
+
+def _protocol(out: dict, config: ValidateConfig, truth_source: str) -> dict[str, Any]:
+    values = out["protocol"]
+    mean, stderr = values["mean"], values["mean_stderr"]
+    predicted, predicted_train = mean[0], mean[1]
+    actual, actual_train = mean[2], mean[3]
+    calibration, calibration_err = _ratio(actual, stderr[2], predicted, stderr[0])
+    predicted_ratio, predicted_ratio_err = _ratio(
+        predicted, stderr[0], predicted_train, stderr[1]
+    )
+    actual_ratio, actual_ratio_err = _ratio(actual, stderr[2], actual_train, stderr[3])
+    b, k = config.replicas, config.bins
+    chi2_expected = k * (b - 1) / (b - 3)
+    validated = calibration <= 1 + K_SIGMA * calibration_err
+    improved = actual_ratio + K_SIGMA * actual_ratio_err < 1 and predicted_ratio < 1
+    if not validated:
+        verdict = (
+            "not validated: the generated histograms deviate from the truth by "
+            f"{calibration:.2f} ± {calibration_err:.2f} times the predicted variance "
+            "(the bootstrap-ensemble uncertainty is underestimated); no improvement "
+            "can be claimed"
+        )
+    elif improved:
+        verdict = (
+            "improvement demonstrated: the predicted uncertainty is validated "
+            f"(actual/predicted variance {calibration:.2f} ± {calibration_err:.2f}) "
+            f"and the generated histogram's variance is {actual_ratio:.2f} ± "
+            f"{actual_ratio_err:.2f} of the training histogram's (worth "
+            f"{config.n_train / actual_ratio:.0f} training events) for this binned "
+            "analysis"
+        )
+    else:
+        verdict = (
+            "no improvement demonstrated: the prediction is validated but the "
+            f"generated histogram's variance is {actual_ratio:.2f} ± "
+            f"{actual_ratio_err:.2f} of the training histogram's"
+        )
+    pulls = out["pulls"]
+    return {
+        "n_gen": config.protocol_n_gen,
+        "replicas": b,
+        "pseudo_experiments": config.protocol_pseudo_experiments,
+        "bins": k,
+        "binning": "quantiles of the training sample (no truth used)",
+        "step1_predicted_variance": predicted,
+        "step1_predicted_variance_stderr": stderr[0],
+        "step1_method": (
+            f"variance of the bin fractions of {config.protocol_n_gen} events from "
+            f"each of {b} surrogates trained on bootstrap replicas of the training "
+            "sample, summed over bins"
+        ),
+        "step2_actual_variance": actual,
+        "step2_actual_variance_stderr": stderr[2],
+        "step2_variance_ratio": calibration,
+        "step2_variance_ratio_stderr": calibration_err,
+        "step2_chi2_mean": mean[4],
+        "step2_chi2_mean_stderr": stderr[4],
+        "step2_chi2_expected_if_calibrated": chi2_expected,
+        "step2_p_value_mean": mean[5],
+        "step2_pull_mean": pulls["mean"].tolist(),
+        "step2_pull_std": pulls["std"].tolist(),
+        "step2_truth": truth_source,
+        "step2_validated": bool(validated),
+        "step3_training_variance_predicted": predicted_train,
+        "step3_training_variance_actual": actual_train,
+        "step3_training_variance_actual_stderr": stderr[3],
+        "step3_predicted_ratio": predicted_ratio,
+        "step3_predicted_ratio_stderr": predicted_ratio_err,
+        "step3_actual_ratio": actual_ratio,
+        "step3_actual_ratio_stderr": actual_ratio_err,
+        "step3_improved": bool(improved),
+        "verdict": verdict,
+        "failures": int(values["failures"].max()),
+        "conventions": (
+            "variances are of bin fractions summed over bins; step 2 validates when "
+            f"actual/predicted variance <= 1 + {K_SIGMA:g} standard errors; step 3 "
+            "demonstrates improvement when actual generated/training variance + "
+            f"{K_SIGMA:g} standard errors < 1; chi2 = sum of pulls^2 with the "
+            f"predicted errors, E[chi2] ~ k (B-1)/(B-3) = {chi2_expected:.2f} when "
+            "calibrated (B bootstrap replicas)"
+        ),
+    }
+
+
+def _example_histograms(model, theta, surrogate, config, chi2, key, dtype):
+    """One training sample's surrogate: counts at each N_required for the figure."""
+    k_train, k_fit, k_gen = jax.random.split(key, 3)
+    train = model.sample(k_train, theta, config.n_train)
+    params = surrogate.fit(k_fit, train)
+    count = jax.jit(_counter(chi2.edges, dtype))
+    counts = []
+    for j, n in enumerate(config.n_required):
+        x = surrogate.sample(jax.random.fold_in(k_gen, j), params, n).astype(dtype)
+        counts.append(np.asarray(count(x), np.float64))
+    return {
+        "n_required": list(config.n_required),
+        "edges": chi2.display_edges(),
+        "probabilities": chi2.probabilities,
+        "counts": counts,
+        "p_values": [
+            float(goodness_of_fit(jnp.asarray(c, dtype), chi2).p_value) for c in counts
+        ],
+    }
+
+
+def validate(
+    model: Any,
+    theta: Mapping[str, Any],
+    surrogate: Any,
+    config: ValidateConfig | None = None,
+    *,
+    progress: bool = True,
+    figures: bool = True,
+    engine_options: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> ValidateResult:
+    """Run the validation study for any model and surrogate (see module docstring).
+
+    Args:
+      model: the true simulator (``sample``/``log_prob``; ``cdf``/``quantile``
+        optional), scalar events.
+      theta: its true parameters.
+      surrogate: ``fit(key, data)``/``sample(key, params, n)``.
+      config: the study options (``config.model``/``surrogate`` are only labels here).
+      engine_options: forwarded to every ``run_pseudo_experiments`` call.
+      labels: optional ``{"model": ..., "surrogate": ...}`` for the result.
+    """
+    config = ValidateConfig() if config is None else config
+    engine_options = _resolve_engine_options(engine_options)
+    check_params(model, theta)
+    minimum = getattr(surrogate, "min_train", 1)
+    if config.n_train < minimum:
+        raise InvalidArgument(
+            "n_train",
+            f"must be >= {minimum} to fit this surrogate (got {config.n_train})",
+        )
+    start = time.perf_counter()
+    dtype = config.dtype
+    theta = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), dict(theta))
+    keys = jax.random.split(jax.random.key(config.seed), 4)
+    chi2, fine = _fine_binning(model, theta, config, keys[0])
+    horizon_run = run_pseudo_experiments(
+        _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtype),
+        keys[1],
+        config.pseudo_experiments,
+        events_per_pseudo_experiment=config.n_train + 2 * sum(config.n_required),
+        histogram_edges={"p_surrogate": P_VALUE_EDGES, "p_truth": P_VALUE_EDGES},
+        progress=progress,
+        description="validate: chi2 and quantiles",
+        **engine_options,
+    )
+    truth_cdf, truth_source = _truth_probabilities(model, theta, fine.reference, dtype)
+    protocol_run = run_pseudo_experiments(
+        _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtype),
+        keys[2],
+        config.protocol_pseudo_experiments,
+        events_per_pseudo_experiment=config.n_train
+        + (config.replicas + 1) * config.protocol_n_gen,
+        progress=progress,
+        description="validate: three-step protocol",
+        **engine_options,
+    )
+    out = horizon_run.outputs
+    surrogate_summary = _summaries(out, config, "surrogate")
+    truth_summary = _summaries(out, config, "truth")
+    horizon = surrogate_summary.pop("horizon")
+    truth_horizon = truth_summary.pop("horizon")
+    data = {
+        "n_required": list(config.n_required),
+        **{k: v for k, v in surrogate_summary.items()},
+        "horizon": horizon.value,
+        "horizon_stderr": horizon.stderr,
+        "horizon_status": horizon.status,
+        "horizon_bracket": None if horizon.bracket is None else list(horizon.bracket),
+        "truth": {
+            **truth_summary,
+            "horizon": truth_horizon.value,
+            "horizon_status": truth_horizon.status,
+        },
+        "amplification": _amplification(out, config),
+        "protocol": _protocol(protocol_run.outputs, config, truth_source),
+        "runtime": {
+            "seconds": time.perf_counter() - start,
+            "compile_seconds": horizon_run.stats.compile_seconds
+            + protocol_run.stats.compile_seconds,
+            "events": horizon_run.stats.events + protocol_run.stats.events,
+            "backend": horizon_run.stats.backend,
+            "device_count": horizon_run.stats.device_count,
+            "jax_version": horizon_run.stats.jax_version,
+            "precision": config.precision,
+        },
+    }
+    labels = dict(labels or {})
+    extra = {
+        "model_label": labels.get("model", type(model).__name__),
+        "surrogate_label": labels.get("surrogate", type(surrogate).__name__),
+        "theta": {k: np.asarray(v).tolist() for k, v in theta.items()},
+        "binning_description": chi2.describe(),
+        "expected_counts": (
+            "exact bin probabilities from the model cdf (Pearson chi2)"
+            if chi2.source == "cdf"
+            else "two-sample chi2 against the reference sample"
+        ),
+        "p_value": "chi2 survival function with dof = bins - 1 (gammaincc)",
+        "horizon_definition": (
+            f"N_required where the median p-value drops below alpha = {config.alpha}, "
+            "i.e. the rejection rate P(p < alpha) crosses 1/2; linear interpolation "
+            "in log N between the bracketing grid points, stderr from their binomial "
+            "errors (interpolation error not included)"
+        ),
+    }
+    figure_data = None
+    if figures:
+        figure_data = _example_histograms(
+            model, theta, surrogate, config, chi2, keys[3], dtype
+        )
+    return ValidateResult(config, {"config": extra, "data": data}, figure_data)
+
+
+def run_validate(
+    config: ValidateConfig,
+    *,
+    progress: bool = True,
+    figures: bool = True,
+    engine_options: Mapping[str, Any] | None = None,
+) -> ValidateResult:
+    """``validate`` for the registered ``config.model`` and ``config.surrogate``."""
+    from jaxunc.studies.registry import make_surrogate, model_spec
+
+    spec = model_spec(config.model)
+    surrogate = make_surrogate(config.surrogate, spec)
+    theta = {k: np.asarray(v, config.dtype) for k, v in spec.theta.items()}
+    return validate(
+        spec.model,
+        theta,
+        surrogate,
+        config,
+        progress=progress,
+        figures=figures,
+        engine_options=engine_options,
+        labels={"model": config.model, "surrogate": config.surrogate},
+    )
