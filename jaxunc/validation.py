@@ -330,13 +330,15 @@ def make_binning(
                 "the model has no cdf/quantile: a key is needed to draw the reference "
                 "sample",
             )
-        reference = np.sort(np.asarray(model.sample(key, theta, n_reference)))
+        sample = jax.jit(model.sample, static_argnums=2)(key, theta, n_reference)
+        reference = np.sort(np.asarray(sample))
         _require_scalar_events(reference)
         reference = reference.astype(np.float64)
 
     def true_quantile(u: np.ndarray) -> np.ndarray:
         if has_quantile:
-            values = model.quantile(jnp.asarray(u, _theta_dtype(theta)), theta)
+            # One compiled call, not one eager dispatch per primitive.
+            values = jax.jit(model.quantile)(jnp.asarray(u, _theta_dtype(theta)), theta)
             return np.asarray(values, np.float64)
         return np.quantile(reference, u)
 
@@ -356,7 +358,8 @@ def make_binning(
         )
     if has_cdf:
         cdf = np.asarray(
-            model.cdf(jnp.asarray(interior, _theta_dtype(theta)), theta), np.float64
+            jax.jit(model.cdf)(jnp.asarray(interior, _theta_dtype(theta)), theta),
+            np.float64,
         )
         probabilities = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
         if kind == "quantile" and has_quantile and levels is None:

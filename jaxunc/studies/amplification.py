@@ -25,11 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxunc import random as fast_random
 from jaxunc.engine import run_pseudo_experiments
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian, check_params
 from jaxunc.studies.options import check_seed, finite, positive_int
+from jaxunc.studies.validate import split_keys
 from jaxunc.surrogates import IdealFit
 
 __all__ = [
@@ -109,7 +111,7 @@ def contrived_amplification(
         return result.value[component], result.ok
 
     def run(key):
-        k_train, k_fit, k_gen, k_n, k_2n = jax.random.split(key, 5)
+        k_train, k_fit, k_gen, k_n, k_2n = split_keys(key, 5)
         params = surrogate.fit(k_fit, model.sample(k_train, theta, n))
         x_gen, ok_gen = analysis(surrogate.sample(k_gen, params, n_gen))
         x_n, ok_n = analysis(model.sample(k_n, theta, n))
@@ -244,9 +246,9 @@ def partial_pipeline(
     fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
 
     def run(key):
-        k_z, k_smear, k_fit, k_gen = jax.random.split(key, 4)
-        z = theta + s * jax.random.normal(k_z, (n,), jnp.float32)
-        x = z + r * jax.random.normal(k_smear, (n,), jnp.float32)
+        k_z, k_smear, k_fit, k_gen = split_keys(key, 4)
+        z = theta + s * fast_random.normal(k_z, (n,), jnp.float32)
+        x = z + r * fast_random.normal(k_smear, (n,), jnp.float32)
         params = surrogate.fit(k_fit, x[:m] - z[:m])
         simulated = z[m:] + surrogate.sample(k_gen, params, n - m).astype(jnp.float32)
         mixed = jnp.concatenate([x[:m], simulated])
