@@ -362,8 +362,6 @@ def make_binning(
             np.float64,
         )
         probabilities = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
-        if kind == "quantile" and has_quantile and levels is None:
-            probabilities = np.full(bins, 1.0 / bins)
         source = "cdf"
     else:
         cumulative = np.searchsorted(reference, interior, side="right")

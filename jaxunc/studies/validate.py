@@ -279,18 +279,34 @@ def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtyp
     fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
     alpha = jnp.asarray(config.alpha, dtype)
 
-    def counts_per_size(x, interior, bins, method):
-        index = jnp.searchsorted(interior, x, side="right", method=method)
+    # Quantile bins cut at the model's quantile function at levels j/M: the bin of x
+    # is floor(M F(x)) (the same bins up to float rounding at the edges), an
+    # elementwise expression XLA fuses with the sampler, 5x faster than a search.
+    cdf_index = fine.source == "cdf" and fine.edge_source == "quantile"
+
+    def fine_index(x):
+        if cdf_index:
+            u = model.cdf(x, theta).astype(dtype)
+            return jnp.clip(
+                jnp.floor(u * fine.bins).astype(jnp.int32), 0, fine.bins - 1
+            )
+        return jnp.searchsorted(fine_interior, x, side="right", method="scan")
+
+    def counts_per_size(x, index, bins):
         flat = segment * bins + index
         counts = jnp.zeros(len(sizes) * bins, dtype).at[flat].add(jnp.ones_like(x))
         return counts.reshape(len(sizes), bins)
 
     def count(x):
-        fine_counts = counts_per_size(x, fine_interior, fine.bins, "scan")
+        fine_counts = counts_per_size(x, fine_index(x), fine.bins)
         counts = (
             fine_counts @ to_chi2
             if same_grid
-            else counts_per_size(x, chi2_interior, chi2.bins, "compare_all")
+            else counts_per_size(
+                x,
+                jnp.searchsorted(chi2_interior, x, side="right", method="compare_all"),
+                chi2.bins,
+            )
         )
         return fine_counts, counts
 
