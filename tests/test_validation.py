@@ -219,3 +219,18 @@ def test_bad_binning_arguments(kwargs, argument):
     assert error.value.argument == argument
     with pytest.raises(ValueError, match="sigma"):
         v.make_binning(Gaussian(), {"mu": 0.0, "sigma": -1.0}, 4)
+
+
+def test_model_cdf_and_quantile_match_scipy(x64):
+    u = np.array([1e-6, 0.01, 0.3, 0.5, 0.77, 0.999])
+    gaussian = {"mu": jnp.float64(1.0), "sigma": jnp.float64(2.0)}
+    x = np.asarray(jax.jit(Gaussian().quantile)(jnp.asarray(u), gaussian))
+    np.testing.assert_allclose(x, scipy.stats.norm.ppf(u, 1.0, 2.0), rtol=1e-10)
+    np.testing.assert_allclose(
+        jax.jit(Gaussian().cdf)(jnp.asarray(x), gaussian), u, rtol=1e-10
+    )
+    exponential = {"rate": jnp.float64(2.0)}
+    x = np.asarray(jax.jit(Exponential().quantile)(jnp.asarray(u), exponential))
+    np.testing.assert_allclose(x, scipy.stats.expon.ppf(u, scale=0.5), rtol=1e-10)
+    cdf = jax.jit(Exponential().cdf)(jnp.asarray([-1.0, *x]), exponential)
+    np.testing.assert_allclose(cdf, [0.0, *u], rtol=1e-10)

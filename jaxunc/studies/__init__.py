@@ -1,13 +1,33 @@
 """Studies: one module per paper study; each returns a plain result object."""
 
+from jaxunc.studies.amplification import (
+    ContrivedConfig,
+    PartialPipelineConfig,
+    contrived_amplification,
+    partial_pipeline,
+)
 from jaxunc.studies.fisher import FisherConfig, FisherResult, run_fisher
 from jaxunc.studies.toy import ToyConfig, ToyResult, run_toy
+from jaxunc.studies.validate import (
+    ValidateConfig,
+    ValidateResult,
+    run_validate,
+    validate,
+)
 
 __all__ = [
+    "ContrivedConfig",
     "FisherConfig",
     "FisherResult",
+    "PartialPipelineConfig",
     "ToyConfig",
     "ToyResult",
+    "ValidateConfig",
+    "ValidateResult",
+    "contrived_amplification",
+    "partial_pipeline",
     "run_fisher",
     "run_toy",
+    "run_validate",
+    "validate",
 ]
