@@ -296,6 +296,7 @@ def test_cli_writes_json_and_figures(tmp_path):
         "rejection_rate",
         "horizon",
         "horizon_stderr",
+        "min_expected_count",
         "amplification",
         "protocol",
     ):

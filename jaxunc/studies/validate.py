@@ -677,6 +677,11 @@ def validate(
         "horizon": horizon.value,
         "horizon_stderr": horizon.stderr,
         "horizon_status": horizon.status,
+        # The χ² law of the p-values needs ~5 expected events per bin: below that the
+        # truth's p-values are no longer uniform (see truth.rejection_rate).
+        "min_expected_count": [
+            float(n * chi2.probabilities.min()) for n in config.n_required
+        ],
         "horizon_bracket": None if horizon.bracket is None else list(horizon.bracket),
         "truth": {
             **truth_summary,
