@@ -20,7 +20,7 @@ from jaxunc.studies.amplification import (
     contrived_amplification,
     partial_pipeline,
 )
-from jaxunc.studies.validate import ValidateConfig, validate
+from jaxunc.studies.validate import ValidateConfig, validate_surrogate
 from jaxunc.surrogates import IdealFit
 
 K = 3.0  # standard errors for every statistical assertion here
@@ -49,7 +49,7 @@ def _run(n_train: int, protocol: bool) -> dict:
 
     validate_module.run_pseudo_experiments = spy
     try:
-        result = validate(
+        result = validate_surrogate(
             Gaussian(),
             THETA,
             surrogate,
@@ -167,7 +167,7 @@ def test_user_model_through_validation(monkeypatch):
         replicas=8,
         protocol_pseudo_experiments=64,
     )
-    payload = validate(
+    payload = validate_surrogate(
         user,
         theta,
         IdealFit(user, theta, ("rate",)),
@@ -204,9 +204,13 @@ def test_engine_options_checked(monkeypatch):
     monkeypatch.setattr(validate_module, "run_pseudo_experiments", record)
     surrogate = IdealFit(Gaussian(), THETA, ("mu", "sigma"))
     with pytest.raises(StopIteration):
-        validate(Gaussian(), THETA, surrogate, engine_options={"chunk_size": 512})
+        validate_surrogate(
+            Gaussian(), THETA, surrogate, engine_options={"chunk_size": 512}
+        )
     with pytest.raises(validate_module.InvalidArgument, match="description"):
-        validate(Gaussian(), THETA, surrogate, engine_options={"description": "x"})
+        validate_surrogate(
+            Gaussian(), THETA, surrogate, engine_options={"description": "x"}
+        )
     assert calls[0]["chunk_size"] == 512
 
 

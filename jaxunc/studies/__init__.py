@@ -12,7 +12,7 @@ from jaxunc.studies.validate import (
     ValidateConfig,
     ValidateResult,
     run_validate,
-    validate,
+    validate_surrogate,
 )
 
 __all__ = [
@@ -29,5 +29,5 @@ __all__ = [
     "run_fisher",
     "run_toy",
     "run_validate",
-    "validate",
+    "validate_surrogate",
 ]

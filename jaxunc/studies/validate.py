@@ -50,7 +50,7 @@ from jaxunc.validation import (
     robustness_horizon,
 )
 
-__all__ = ["ValidateConfig", "ValidateResult", "run_validate", "validate"]
+__all__ = ["ValidateConfig", "ValidateResult", "run_validate", "validate_surrogate"]
 
 P_VALUE_EDGES = np.concatenate(
     [[0.0], np.logspace(-30, -3, 271)[:-1], np.linspace(1e-3, 1.0, 1000)]
@@ -601,7 +601,7 @@ def _example_histograms(model, theta, surrogate, config, chi2, key, dtype):
     }
 
 
-def validate(
+def validate_surrogate(
     model: Any,
     theta: Mapping[str, Any],
     surrogate: Any,
@@ -742,7 +742,7 @@ def run_validate(
     spec = model_spec(config.model)
     surrogate = make_surrogate(config.surrogate, spec)
     theta = {k: np.asarray(v, config.dtype) for k, v in spec.theta.items()}
-    return validate(
+    return validate_surrogate(
         spec.model,
         theta,
         surrogate,
