@@ -22,6 +22,8 @@ import jax.scipy.linalg
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from jaxunc.summation import pairwise_mean, pairwise_sum
+
 __all__ = [
     "Estimate",
     "FitResult",
@@ -100,7 +102,7 @@ def maximum_likelihood_fit(
         return from_u({**fixed, **unravel(u)})
 
     def nll(u: jax.Array) -> jax.Array:
-        return -jnp.sum(model.log_prob(x, theta_of(u)))
+        return -pairwise_sum(model.log_prob(x, theta_of(u)))
 
     def newton_direction(u: jax.Array) -> tuple[jax.Array, jax.Array]:
         gradient = jax.grad(nll)(u)
@@ -161,12 +163,12 @@ def maximum_likelihood_fit(
 @dataclasses.dataclass(frozen=True)
 class SampleMean:
     """The arithmetic mean of the events: ``value = mean(x, axis=0)`` (scalar
-    events)."""
+    events), summed pairwise (accurate in float32 for many events)."""
 
     names: tuple[str, ...] = ("mean",)
 
     def estimate(self, x: jax.Array) -> Estimate:
-        return Estimate(jnp.mean(x, axis=0).reshape(-1), jnp.bool_(True))
+        return Estimate(pairwise_mean(x, axis=0).reshape(-1), jnp.bool_(True))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -226,7 +228,7 @@ def fit_model(
     closed_form = getattr(model, "closed_form_mle", None)
     if use_closed_form and closed_form is not None:
         theta = closed_form(x, init, free, ddof=ddof)
-        value = -jnp.sum(model.log_prob(x, theta))
+        value = -pairwise_sum(model.log_prob(x, theta))
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in theta.values()]))
         return FitResult(theta, ok & jnp.isfinite(value), jnp.int32(0), value)
     if ddof != 0:
