@@ -8,6 +8,14 @@ pseudo-experiments merged in index order, so results are identical bit for bit f
 chunk size.  Events never leave the device: a chunk returns only per-pseudo-experiment
 estimates, so memory is bounded by the chunk, not by ``P × N_gen``.
 
+Scale: chunks are split over the local devices (one single-device program per
+device) and, after ``jax.distributed.initialize``, over processes (contiguous shares,
+exchanged with JAX's collectives); runs checkpoint and resume (``checkpoint=``), run a
+range of pseudo-experiments (``pseudo_range=``) whose exact reductions
+(``partials=``) merge into one run's result (``merge=``).  Every one of these gives
+the same bits as one uninterrupted single-device run.  File formats:
+``jaxunc.checkpoint``.
+
 ``chain_pseudo_experiment`` builds the paper's chain θ → D_train → fit → D_gen →
 estimate (plus the truth-only reference at each N_gen) for any model, surrogate and
 estimator.
