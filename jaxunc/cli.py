@@ -115,6 +115,13 @@ def _pseudo_range(text: str) -> tuple[int, int]:
     return start, stop
 
 
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _memory_size(text: str) -> int:
     from jaxunc.engine import parse_memory
 
@@ -158,6 +165,13 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--checkpoint-interval",
+        type=_non_negative_float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between checkpoint writes (default: 10; 0: after every chunk)",
+    )
+    parser.add_argument(
         "--range",
         type=_pseudo_range,
         default=None,
@@ -190,6 +204,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name, attribute in (
         ("checkpoint", "checkpoint"),
+        ("checkpoint_interval", "checkpoint_interval"),
         ("pseudo_range", "range"),
         ("memory_budget", "memory_budget"),
         ("chunk_size", "chunk_size"),
@@ -738,6 +753,7 @@ _NOT_IDENTITY = frozenset(
         "quiet",
         "range",
         "checkpoint",
+        "checkpoint_interval",
         "memory_budget",
         "chunk_size",
         "coordinator",
