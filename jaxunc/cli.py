@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import json
 import math
 import os
@@ -104,6 +105,123 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _pseudo_range(text: str) -> tuple[int, int]:
+    parts = text.split(":")
+    try:
+        start, stop = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:STOP (two integers, 0 <= START < STOP), got {text!r}"
+        ) from None
+    if not 0 <= start < stop:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 <= START < STOP, got {start}:{stop}"
+        )
+    return start, stop
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _memory_size(text: str) -> int:
+    from jaxunc.engine import parse_memory
+
+    try:
+        return parse_memory(text)
+    except InvalidArgument as error:
+        raise argparse.ArgumentTypeError(error.detail) from None
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """--chunk-size, --memory-budget, --checkpoint, --range and the multi-process
+    flags: how the engine runs, never what it computes."""
+    parser.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=None,
+        metavar="C",
+        help=(
+            "pseudo-experiments per compiled call (default: about 4M events per "
+            "chunk, less if --memory-budget asks for it); results do not depend on it"
+        ),
+    )
+    parser.add_argument(
+        "--memory-budget",
+        type=_memory_size,
+        default=None,
+        metavar="SIZE",
+        help=(
+            "memory the engine may use, e.g. 2GiB or 500MB (default: half the "
+            "device's memory, half the RAM on CPU); results do not depend on it"
+        ),
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=(
+            "save completed chunks' reductions under DIR and resume from them when "
+            "the same command runs again (a different configuration is refused)"
+        ),
+    )
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=_non_negative_float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between checkpoint writes (default: 10; 0: after every chunk)",
+    )
+    parser.add_argument(
+        "--range",
+        type=_pseudo_range,
+        default=None,
+        metavar="START:STOP",
+        help=(
+            "run only pseudo-experiments [START, STOP) of every engine run and "
+            "write a partial result (OUT/partial.json and partial-*.npz, no "
+            "summary or figures) for 'jaxunc merge'"
+        ),
+    )
+    parser.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help=(
+            "multi-process run with jax.distributed: the coordinator's address "
+            "(with --num-processes and --process-id; process 0 writes the output)"
+        ),
+    )
+    parser.add_argument(
+        "--num-processes", type=_positive_int, default=None, metavar="N"
+    )
+    parser.add_argument("--process-id", type=int, default=None, metavar="I")
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine options of a study command (``engine_options=`` of the studies):
+    --checkpoint, --range, --memory-budget, --chunk-size, and the partial-result
+    sink or merge source that ``main`` and ``jaxunc merge`` attach."""
+    options: dict[str, Any] = {}
+    for name, attribute in (
+        ("checkpoint", "checkpoint"),
+        ("checkpoint_interval", "checkpoint_interval"),
+        ("pseudo_range", "range"),
+        ("memory_budget", "memory_budget"),
+        ("chunk_size", "chunk_size"),
+        ("partials", "engine_partials"),
+        ("merge", "engine_merge"),
+    ):
+        value = getattr(args, attribute, None)
+        if value is not None:
+            options[name] = value
+    return options
+
+
 def _add_run_arguments(
     parser: argparse.ArgumentParser,
     defaults: dict[str, Any],
@@ -136,6 +254,7 @@ def _add_run_arguments(
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
+    _add_engine_arguments(parser)
 
 
 def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
@@ -191,16 +310,6 @@ def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> Non
         default=defaults["ddof"].default,
         help=(
             "σ̂² = Σ(x - x̄)²/(n - ddof); 0 is maximum likelihood (default: %(default)s)"
-        ),
-    )
-    parser.add_argument(
-        "--chunk-size",
-        type=_positive_int,
-        default=None,
-        metavar="C",
-        help=(
-            "pseudo-experiments per compiled call "
-            "(default: about 4M events per chunk); results do not depend on it"
         ),
     )
     _add_run_arguments(
@@ -448,6 +557,29 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
+    merge = commands.add_parser(
+        "merge",
+        help="combine partial results of disjoint --range runs into one result",
+        description=(
+            "Combine the partial results of runs of one command with disjoint "
+            "--range START:STOP covering every pseudo-experiment into the result of "
+            "one run (bit for bit the same moments and histograms). Refuses "
+            "overlaps, gaps and partial results of different configurations."
+        ),
+    )
+    merge.add_argument(
+        "parts", nargs="+", type=Path, metavar="PART", help="--out folders of the parts"
+    )
+    merge.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="output folder of the merged result",
+    )
+    merge.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
     return parser
 
 
@@ -487,8 +619,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+_SCRATCH_OUTPUT = contextvars.ContextVar("jaxunc_scratch_output", default=False)
+"""True while a command runs only for its engine runs' side effects (a --range part,
+or a process other than 0): its files go to a scratch folder that is discarded, and
+the statistics of a partial range may be NaN."""
+
+
 def _write_json(path: Path, payload: dict) -> None:
-    text = json.dumps(payload, indent=2, default=_json_default, allow_nan=False)
+    allow_nan = _SCRATCH_OUTPUT.get()
+    text = json.dumps(payload, indent=2, default=_json_default, allow_nan=allow_nan)
     path.write_text(text + "\n")
 
 
@@ -524,10 +663,15 @@ def _run_toy(
 
     config = ToyConfig(**overrides)
     _check_writable(out)
-    result = run_toy(config, figures=figures, progress=not quiet)
+    result = run_toy(
+        config,
+        figures=figures,
+        progress=not quiet,
+        engine_options=_engine_options(args),
+    )
     with _staging(out) as staging:
         _write_json(staging / "summary.json", result.to_json())
-        if figures:
+        if figures and not _SCRATCH_OUTPUT.get():
             from jaxunc import plots
 
             plots.save_toy_figures(result, staging)
@@ -550,7 +694,6 @@ def _toy(args: argparse.Namespace) -> None:
         fit=args.fit,
         ddof=args.ddof,
         seed=args.seed,
-        chunk_size=args.chunk_size,
         precision=args.precision,
     )
 
@@ -654,11 +797,13 @@ def _run_fisher(
     _check_writable(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LowEffectiveSampleSize)
-        result = run_fisher(config, progress=not quiet)
+        result = run_fisher(
+            config, progress=not quiet, engine_options=_engine_options(args)
+        )
     payload = result.to_json()
     with _staging(out) as staging:
         _write_json(staging / "fisher.json", payload)
-        if figures:
+        if figures and not _SCRATCH_OUTPUT.get():
             from jaxunc import plots
 
             plots.save_fisher_figures(result, staging)
@@ -812,12 +957,142 @@ def _reproduce(args: argparse.Namespace) -> None:
         )
 
 
+_NOT_IDENTITY = frozenset(
+    {
+        "command",
+        "out",
+        "quiet",
+        "range",
+        "checkpoint",
+        "checkpoint_interval",
+        "memory_budget",
+        "chunk_size",
+        "coordinator",
+        "num_processes",
+        "process_id",
+        "engine_partials",
+        "engine_merge",
+    }
+)
+
+
+def _partial_info(args: argparse.Namespace) -> dict[str, Any]:
+    """The command and the arguments that fix its numbers (stored with a part)."""
+    arguments = {}
+    for name, value in sorted(vars(args).items()):
+        if name in _NOT_IDENTITY:
+            continue
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        arguments[name] = value
+    return {"command": args.command, "arguments": arguments}
+
+
+def _run_for_side_effects(args: argparse.Namespace) -> None:
+    """Run the command with its output in a discarded scratch folder."""
+    token = _SCRATCH_OUTPUT.set(True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="jaxunc-scratch-") as scratch:
+            args.out = Path(scratch) / "out"
+            args.quiet = True
+            COMMANDS[args.command](args)
+    finally:
+        _SCRATCH_OUTPUT.reset(token)
+
+
+def _run_range(args: argparse.Namespace, writer: bool) -> None:
+    from jaxunc.checkpoint import PartialResults
+
+    out, quiet = args.out, args.quiet
+    if writer:
+        _check_writable(out)
+    partials = PartialResults(_partial_info(args))
+    args.engine_partials = partials
+    _run_for_side_effects(args)
+    if not writer:
+        return
+    with _staging(out) as staging:
+        partials.save(staging)
+    if not quiet:
+        start, stop = args.range
+        print(
+            f"wrote the partial result of pseudo-experiments [{start}, {stop}) to "
+            f"{out}/partial.json; combine the parts with 'jaxunc merge PART... "
+            "--out DIR'"
+        )
+
+
+def _merge(args: argparse.Namespace) -> None:
+    from jaxunc.checkpoint import PartialResults, describe_mismatch
+
+    parts = [PartialResults.load(path, "parts") for path in args.parts]
+    first = parts[0].info
+    for path, part in zip(args.parts[1:], parts[1:], strict=True):
+        if part.info != first:
+            differing = describe_mismatch(
+                {"command": first.get("command"), **first.get("arguments", {})},
+                {"command": part.info.get("command"), **part.info.get("arguments", {})},
+            )
+            raise InvalidArgument(
+                "parts",
+                f"{str(path)!r} was made by another command or other arguments than "
+                f"{str(args.parts[0])!r} (differ in: {differing})",
+            )
+    command = first.get("command")
+    if command not in COMMANDS or command in ("merge", "reproduce"):
+        raise InvalidArgument("parts", f"unknown command {command!r} in the parts")
+    if first.get("arguments", {}).get("precision") == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    namespace = argparse.Namespace(
+        **{name: None for name in _NOT_IDENTITY}, **first.get("arguments", {})
+    )
+    namespace.command = command
+    namespace.out = args.out
+    namespace.quiet = args.quiet
+    namespace.engine_merge = parts
+    COMMANDS[command](namespace)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "toy": _toy,
     "fisher": _fisher,
     "validate": _validate,
     "reproduce": _reproduce,
+    "merge": _merge,
 }
+
+_POSITIONAL = {"parts": "PART"}
+
+
+def _start_distributed(args: argparse.Namespace) -> bool:
+    """``jax.distributed.initialize`` for --coordinator; whether this process writes
+    the output (process 0, or a single-process run)."""
+    flags = (args.coordinator, args.num_processes, args.process_id)
+    if all(flag is None for flag in flags):
+        return True
+    if any(flag is None for flag in flags):
+        raise InvalidArgument(
+            "coordinator", "needs --coordinator, --num-processes and --process-id"
+        )
+    if not 0 <= args.process_id < args.num_processes:
+        raise InvalidArgument(
+            "process_id",
+            f"must be in [0, {args.num_processes}) (got {args.process_id})",
+        )
+    import jax
+
+    # CPU processes exchange their shares with Gloo (JAX's CPU collectives).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
+    return jax.process_index() == 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -830,10 +1105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         jax.config.update("jax_enable_x64", True)
     command = parser._subparsers._group_actions[0].choices[args.command]
     try:
-        COMMANDS[args.command](args)
+        writer = _start_distributed(args) if hasattr(args, "coordinator") else True
+        if getattr(args, "range", None) is not None:
+            _run_range(args, writer)
+        elif not writer:
+            _run_for_side_effects(args)
+        else:
+            COMMANDS[args.command](args)
     except InvalidArgument as error:
         command.print_usage(sys.stderr)
-        flag = "--" + error.argument.replace("_", "-")
+        flag = _POSITIONAL.get(error.argument) or "--" + error.argument.replace(
+            "_", "-"
+        )
         print(
             f"jaxunc {args.command}: error: argument {flag}: {error.detail}",
             file=sys.stderr,

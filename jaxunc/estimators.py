@@ -19,8 +19,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg
+import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
+
+from jaxunc.errors import InvalidArgument
+from jaxunc.summation import pairwise_mean, pairwise_sum
 
 __all__ = [
     "Estimate",
@@ -64,6 +68,36 @@ def _split_free(theta: Mapping[str, Any], free: tuple[str, ...]) -> tuple[dict, 
     }
 
 
+def _check_fit_arguments(model: Any, init: Any, free: Any) -> None:
+    """Eager checks of a fit's ``init`` and ``free`` (concrete values only: traced
+    values inside jit/vmap are the caller's business)."""
+    if not isinstance(init, Mapping):
+        raise InvalidArgument(
+            "init", f"must be a dict of parameter values (got {type(init).__name__})"
+        )
+    names = getattr(model, "parameter_names", None)
+    if names is not None and set(init) != set(names):
+        raise InvalidArgument(
+            "init", f"must give every parameter {list(names)} (got {sorted(init)})"
+        )
+    if (
+        isinstance(free, str)
+        or not isinstance(free, (tuple, list))
+        or not free
+        or any(name not in init for name in free)
+    ):
+        raise InvalidArgument(
+            "free",
+            f"must be a non-empty tuple of parameter names from {sorted(init)} "
+            f"(got {free!r})",
+        )
+    for name, value in init.items():
+        if isinstance(value, jax.core.Tracer):
+            continue
+        if not np.all(np.isfinite(np.asarray(value, dtype=np.float64))):
+            raise InvalidArgument("init", f"{name!r} must be finite (got {value!r})")
+
+
 def maximum_likelihood_fit(
     model: Any,
     x: jax.Array,
@@ -85,8 +119,11 @@ def maximum_likelihood_fit(
     units of log-likelihood, summed over events) is below ``tolerance`` (default
     10 × machine epsilon of ``x.dtype``).
 
-    Shapes: ``x`` is ``(n, *event_shape)``; returns a ``FitResult``.
+    Shapes: ``x`` is ``(n, *event_shape)``; returns a ``FitResult``.  Raises
+    ``InvalidArgument`` for an ``init`` that is not a finite value of every parameter
+    or ``free`` names that are not among them.
     """
+    _check_fit_arguments(model, init, free)
     to_u = getattr(model, "to_unconstrained", _identity)
     from_u = getattr(model, "from_unconstrained", _identity)
     dtype = x.dtype
@@ -100,7 +137,7 @@ def maximum_likelihood_fit(
         return from_u({**fixed, **unravel(u)})
 
     def nll(u: jax.Array) -> jax.Array:
-        return -jnp.sum(model.log_prob(x, theta_of(u)))
+        return -pairwise_sum(model.log_prob(x, theta_of(u)))
 
     def newton_direction(u: jax.Array) -> tuple[jax.Array, jax.Array]:
         gradient = jax.grad(nll)(u)
@@ -161,12 +198,12 @@ def maximum_likelihood_fit(
 @dataclasses.dataclass(frozen=True)
 class SampleMean:
     """The arithmetic mean of the events: ``value = mean(x, axis=0)`` (scalar
-    events)."""
+    events), summed pairwise (accurate in float32 for many events)."""
 
     names: tuple[str, ...] = ("mean",)
 
     def estimate(self, x: jax.Array) -> Estimate:
-        return Estimate(jnp.mean(x, axis=0).reshape(-1), jnp.bool_(True))
+        return Estimate(pairwise_mean(x, axis=0).reshape(-1), jnp.bool_(True))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -221,12 +258,13 @@ def fit_model(
     """Fit ``free`` parameters of ``model`` to ``x``: closed form if the model has
     one, else ``maximum_likelihood_fit`` from ``init`` (or the model's
     ``initial_params``)."""
+    _check_fit_arguments(model, init, free)
     dtype = x.dtype
     init = {k: jnp.asarray(v, dtype) for k, v in init.items()}
     closed_form = getattr(model, "closed_form_mle", None)
     if use_closed_form and closed_form is not None:
         theta = closed_form(x, init, free, ddof=ddof)
-        value = -jnp.sum(model.log_prob(x, theta))
+        value = -pairwise_sum(model.log_prob(x, theta))
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in theta.values()]))
         return FitResult(theta, ok & jnp.isfinite(value), jnp.int32(0), value)
     if ddof != 0:

@@ -34,6 +34,7 @@ import jax.scipy.special
 import numpy as np
 
 from jaxunc.models import check_params
+from jaxunc.summation import pairwise_sum
 
 __all__ = [
     "METHODS",
@@ -192,7 +193,7 @@ def fisher_information(
         def one_step(index):
             x = model.sample(jax.random.fold_in(root, index), theta, step_size)
             terms = jax.vmap(per_event)(x)
-            return terms.sum(axis=0), (terms * terms).sum(axis=0)
+            return pairwise_sum(terms), pairwise_sum(terms * terms)
 
         return jax.lax.map(one_step, jnp.arange(steps, dtype=jnp.uint32))
 
@@ -332,7 +333,7 @@ def generated_log_likelihoods(surrogate: Any):
 
     def from_events(generated: jax.Array, fits: Any) -> jax.Array:
         return jax.lax.map(
-            lambda fit: jnp.sum(surrogate.log_prob(generated, fit)), fits
+            lambda fit: pairwise_sum(surrogate.log_prob(generated, fit)), fits
         )
 
     return from_events
@@ -344,7 +345,7 @@ def _training_replicas(model, theta, surrogate, n_train, score=None):
     def replica(k: jax.Array):
         k_data, k_fit = jax.random.split(k)
         data = model.sample(k_data, theta, n_train)
-        total_score = None if score is None else jax.vmap(score)(data).sum(axis=0)
+        total_score = None if score is None else pairwise_sum(jax.vmap(score)(data))
         return total_score, surrogate.fit(k_fit, data)
 
     return replica
@@ -647,8 +648,8 @@ def mutual_information(
                 ess = jnp.minimum(_ess(conditional), _ess(marginal))
             else:
                 data = model.sample(k_data, theta, n_events)
-                log_conditional = jnp.sum(model.log_prob(data, theta))
-                marginal = jax.vmap(lambda t: jnp.sum(model.log_prob(data, t)))(
+                log_conditional = pairwise_sum(model.log_prob(data, theta))
+                marginal = jax.vmap(lambda t: pairwise_sum(model.log_prob(data, t)))(
                     marginal_thetas
                 )
                 ess = _ess(marginal)

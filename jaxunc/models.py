@@ -42,6 +42,7 @@ import jax.scipy.special
 import numpy as np
 
 from jaxunc import random as fast_random
+from jaxunc.summation import pairwise_mean, pairwise_sum
 
 __all__ = [
     "CustomModel",
@@ -140,7 +141,9 @@ class Gaussian:
         return {"mu": u["mu"], "sigma": jnp.exp(u["sigma"])}
 
     def initial_params(self, x: jax.Array) -> dict[str, jax.Array]:
-        return {"mu": jnp.mean(x), "sigma": jnp.std(x) + jnp.finfo(x.dtype).tiny}
+        mean = pairwise_mean(x)
+        sigma = jnp.sqrt(pairwise_mean((x - mean) ** 2))
+        return {"mu": mean, "sigma": sigma + jnp.finfo(x.dtype).tiny}
 
     def exact_fisher(
         self, theta: Mapping[str, Any], params: tuple[str, ...]
@@ -153,7 +156,7 @@ class Gaussian:
     def sufficient_statistics(self, x: jax.Array) -> jax.Array:
         """(n, Σx, Σx²) of the events, for ``log_likelihood_from_statistics``."""
         n = jnp.asarray(x.shape[0], x.dtype)
-        return jnp.stack([n, jnp.sum(x), jnp.sum(x * x)])
+        return jnp.stack([n, pairwise_sum(x), pairwise_sum(x * x)])
 
     def log_likelihood_from_statistics(
         self, statistics: jax.Array, theta: Mapping[str, jax.Array]
@@ -179,13 +182,14 @@ class Gaussian:
 
         Parameters not in ``free`` keep their value in ``theta``.
         """
-        mean = jnp.mean(x)
+        mean = pairwise_mean(x)
         fitted = dict(theta)
         if "mu" in free:
             fitted["mu"] = mean
         if "sigma" in free:
             center = fitted["mu"]
-            fitted["sigma"] = jnp.sqrt(jnp.sum((x - center) ** 2) / (x.shape[0] - ddof))
+            squares = pairwise_sum((x - center) ** 2)
+            fitted["sigma"] = jnp.sqrt(squares / (x.shape[0] - ddof))
         return fitted
 
 
@@ -228,7 +232,7 @@ class Exponential:
         return {"rate": jnp.exp(u["rate"])}
 
     def initial_params(self, x: jax.Array) -> dict[str, jax.Array]:
-        return {"rate": 1.0 / (jnp.mean(x) + jnp.finfo(x.dtype).tiny)}
+        return {"rate": 1.0 / (pairwise_mean(x) + jnp.finfo(x.dtype).tiny)}
 
     def closed_form_mle(
         self,
@@ -242,13 +246,13 @@ class Exponential:
             raise ValueError("the exponential fit has no ddof option; use ddof=0")
         fitted = dict(theta)
         if "rate" in free:
-            fitted["rate"] = 1.0 / jnp.mean(x)
+            fitted["rate"] = 1.0 / pairwise_mean(x)
         return fitted
 
     def sufficient_statistics(self, x: jax.Array) -> jax.Array:
         """(n, Σx, count of negative events) for ``log_likelihood_from_statistics``."""
         n = jnp.asarray(x.shape[0], x.dtype)
-        return jnp.stack([n, jnp.sum(x), jnp.sum(x < 0).astype(x.dtype)])
+        return jnp.stack([n, pairwise_sum(x), jnp.sum(x < 0).astype(x.dtype)])
 
     def log_likelihood_from_statistics(
         self, statistics: jax.Array, theta: Mapping[str, jax.Array]

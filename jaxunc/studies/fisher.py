@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -238,8 +239,20 @@ def _prior_sampler(config: FisherConfig):
     return sample
 
 
-def run_fisher(config: FisherConfig, *, progress: bool = True) -> FisherResult:
-    """Run the information study; see the module docstring."""
+def run_fisher(
+    config: FisherConfig,
+    *,
+    progress: bool = True,
+    engine_options: Mapping[str, Any] | None = None,
+) -> FisherResult:
+    """Run the information study; see the module docstring.
+
+    ``engine_options`` go to the engine run of the estimator view ("fisher estimator
+    view": checkpoint, pseudo_range, partials, merge, memory_budget, chunk_size).
+    The information estimates (importance sampling over ``outer`` replicas) are not
+    engine runs: they are recomputed, deterministically from the seed, on a resume or
+    a merge (seconds, against the engine run's minutes at large P).
+    """
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -348,6 +361,7 @@ def run_fisher(config: FisherConfig, *, progress: bool = True) -> FisherResult:
         config.pseudo_experiments,
         progress=progress,
         description="fisher estimator view",
+        **{"config": {"study": "fisher", **config.to_json()}, **(engine_options or {})},
     )
     spread = engine.outputs["surrogate"]
     view = 1.0 / spread["std"][:, 0] ** 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -254,11 +255,34 @@ def _predicted_from_fits(
     return np.sqrt(var_mu + mean_var / np.asarray(config.n_gen, np.float64)).tolist()
 
 
+def _engine_identity(config: ToyConfig, figures: bool) -> dict[str, Any]:
+    """What fixes the toy's engine runs (the chunk size does not)."""
+    identity = config.to_json()
+    identity.pop("chunk_size")
+    identity["figures"] = figures
+    return {"study": "toy", **identity}
+
+
 def run_toy(
-    config: ToyConfig, *, figures: bool = True, progress: bool = True
+    config: ToyConfig,
+    *,
+    figures: bool = True,
+    progress: bool = True,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> ToyResult:
     """Run the Appendix-A study: the engine over ``config.pseudo_experiments``, plus
-    the data for Figures 4 and 7 when ``figures``."""
+    the data for Figures 4 and 7 when ``figures``.
+
+    ``engine_options`` go to every engine run (``run_pseudo_experiments``: e.g.
+    ``checkpoint``, ``pseudo_range``, ``partials``, ``merge``, ``memory_budget``,
+    ``chunk_size``, which overrides ``config.chunk_size``).  The runs are "toy" and,
+    with figures, "figure 7 funnels"; Figure 4's data is recomputed (cheap).
+    """
+    options = {
+        "chunk_size": config.chunk_size,
+        "config": _engine_identity(config, figures),
+        **(engine_options or {}),
+    }
     root = jax.random.key(config.seed)
     engine_key, figure_key = jax.random.split(root)
     chain = config.chain()
@@ -272,10 +296,10 @@ def run_toy(
         chain,
         engine_key,
         config.pseudo_experiments,
-        chunk_size=config.chunk_size,
         histogram_edges={"truth": edges, "surrogate": edges, "train": train_edges},
         progress=progress,
         description="toy",
+        **options,
     )
     out = result.outputs
     fitted = _fitted_summary(config, out["fit"])
@@ -328,7 +352,7 @@ def run_toy(
     if figures:
         key4, key7 = jax.random.split(figure_key)
         toy.figure4 = _figure4_data(config, key4)
-        toy.figure7 = _figure7_data(config, key7, progress)
+        toy.figure7 = _figure7_data(config, key7, progress, options)
     return toy
 
 
@@ -389,7 +413,12 @@ def _figure4_data(config: ToyConfig, key: jax.Array) -> dict[str, Any]:
     }
 
 
-def _figure7_data(config: ToyConfig, key: jax.Array, progress: bool) -> dict[str, Any]:
+def _figure7_data(
+    config: ToyConfig,
+    key: jax.Array,
+    progress: bool,
+    engine_options: Mapping[str, Any],
+) -> dict[str, Any]:
     """Funnels: for three training samples whose means sit near the 16th, 50th and
     84th percentiles, the mean and std of the generated-sample mean against n_gen over
     ``funnel_pseudo_experiments`` generated samples each; plus one generated-sample
@@ -428,6 +457,7 @@ def _figure7_data(config: ToyConfig, key: jax.Array, progress: bool) -> dict[str
         events_per_pseudo_experiment=len(chosen) * sum(funnel_n),
         progress=progress,
         description="figure 7 funnels",
+        **engine_options,
     )
     generated = run.outputs["generated"]
     funnels = [
