@@ -175,6 +175,21 @@ def write_json_atomic(path: Path, value: dict) -> None:
     os.replace(temporary, path)
 
 
+def check_checkpoint_folder(folder: str | os.PathLike) -> None:
+    """Fail fast, before any work, on a checkpoint folder that cannot be used: a path
+    that is not a folder, or a run manifest in it that is corrupt.
+
+    Raises ``InvalidArgument("checkpoint", ...)``.  Configuration mismatches are found
+    when each engine run opens its own sub-folder (``open_checkpoint``).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidArgument("checkpoint", f"{str(folder)!r} is not a folder")
+    if folder.is_dir():
+        for manifest in sorted(folder.glob("*/manifest.json")):
+            read_json(manifest, "checkpoint")
+
+
 def open_checkpoint(folder: Path, identity: Mapping[str, Any]) -> Path:
     """The checkpoint sub-folder of one engine run; creates it with its manifest, or
     checks that an existing manifest describes the same run.

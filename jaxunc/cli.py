@@ -219,6 +219,10 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, attribute, None)
         if value is not None:
             options[name] = value
+    if "checkpoint" in options:
+        from jaxunc.checkpoint import check_checkpoint_folder
+
+        check_checkpoint_folder(options["checkpoint"])
     return options
 
 
@@ -908,7 +912,13 @@ def _run_validate(
 
     config = ValidateConfig(**overrides)
     _check_writable(out)
-    result = run_validate(config, progress=not quiet, figures=figures)
+    figures = figures and not _SCRATCH_OUTPUT.get()
+    result = run_validate(
+        config,
+        progress=not quiet,
+        figures=figures,
+        engine_options=_engine_options(args),
+    )
     payload = result.to_json()
     with _staging(out) as staging:
         _write_json(staging / "validate.json", payload)
@@ -1043,10 +1053,6 @@ def _merge(args: argparse.Namespace) -> None:
     command = first.get("command")
     if command not in COMMANDS or command in ("merge", "reproduce"):
         raise InvalidArgument("parts", f"unknown command {command!r} in the parts")
-    if first.get("arguments", {}).get("precision") == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
     namespace = argparse.Namespace(
         **{name: None for name in _NOT_IDENTITY}, **first.get("arguments", {})
     )
@@ -1054,7 +1060,8 @@ def _merge(args: argparse.Namespace) -> None:
     namespace.out = args.out
     namespace.quiet = args.quiet
     namespace.engine_merge = parts
-    COMMANDS[command](namespace)
+    with _precision_scope(namespace):
+        COMMANDS[command](namespace)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -1095,23 +1102,29 @@ def _start_distributed(args: argparse.Namespace) -> bool:
     return jax.process_index() == 0
 
 
+def _precision_scope(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """64-bit JAX for the duration of a --precision float64 command only: the
+    caller's global setting (e.g. of ``main`` called in-process) is left alone."""
+    if getattr(args, "precision", "float32") != "float64":
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.enable_x64(True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "precision", "float32") == "float64":
-        import jax
-
-        # This is the user's own process and they asked for float64 explicitly.
-        jax.config.update("jax_enable_x64", True)
     command = parser._subparsers._group_actions[0].choices[args.command]
     try:
         writer = _start_distributed(args) if hasattr(args, "coordinator") else True
-        if getattr(args, "range", None) is not None:
-            _run_range(args, writer)
-        elif not writer:
-            _run_for_side_effects(args)
-        else:
-            COMMANDS[args.command](args)
+        with _precision_scope(args):
+            if getattr(args, "range", None) is not None:
+                _run_range(args, writer)
+            elif not writer:
+                _run_for_side_effects(args)
+            else:
+                COMMANDS[args.command](args)
     except InvalidArgument as error:
         command.print_usage(sys.stderr)
         flag = _POSITIONAL.get(error.argument) or "--" + error.argument.replace(

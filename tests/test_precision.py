@@ -104,11 +104,6 @@ def test_library_accepts_float64_when_the_user_enabled_it(config, x64):
     assert config(precision="float64").precision == "float64"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.main sets jax_enable_x64 globally for --precision float64 and never "
-    "restores it (fix proposed to the CLI owner: scope it with jax.enable_x64)",
-)
 def test_cli_float64_does_not_leak_x64_into_the_caller(tmp_path, capsys):
     # A command that stops at its argument checks is enough: main has already
     # decided the precision by then (and it keeps the test free of compilation).

@@ -255,6 +255,15 @@ def run_fisher(
     """
     from tqdm.auto import tqdm
 
+    from jaxunc.checkpoint import check_checkpoint_folder
+
+    if not isinstance(config, FisherConfig):
+        raise InvalidArgument(
+            "config", f"must be a FisherConfig (got {type(config).__name__})"
+        )
+    if (engine_options or {}).get("checkpoint") is not None:
+        check_checkpoint_folder(engine_options["checkpoint"])
+
     start = time.perf_counter()
     model, surrogate = config.model_object(), config.surrogate()
     theta, names = config.theta(), config.parameter_names

@@ -278,6 +278,10 @@ def run_toy(
     ``chunk_size``, which overrides ``config.chunk_size``).  The runs are "toy" and,
     with figures, "figure 7 funnels"; Figure 4's data is recomputed (cheap).
     """
+    if not isinstance(config, ToyConfig):
+        raise InvalidArgument(
+            "config", f"must be a ToyConfig (got {type(config).__name__})"
+        )
     options = {
         "chunk_size": config.chunk_size,
         "config": _engine_identity(config, figures),

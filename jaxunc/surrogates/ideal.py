@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jaxunc.estimators import FitResult, fit_model
+from jaxunc.summation import pairwise_sum
 
 __all__ = ["IdealFit"]
 
@@ -92,7 +92,7 @@ class IdealFit:
 
     def log_likelihood(self, x: jax.Array, params: FitResult) -> jax.Array:
         """Σ log q(x_i | φ) over the events ``x``."""
-        return jnp.sum(self.model.log_prob(x, params.theta))
+        return pairwise_sum(self.model.log_prob(x, params.theta))
 
     @property
     def has_sufficient_statistics(self) -> bool:
