@@ -35,6 +35,14 @@ from jaxunc.surrogates import IdealFit
 COMMANDS: dict[str, list[str]] = {
     "toy": ["toy", "--pseudo-experiments", "4", "--n-gen", "3", "--no-plots"],
     "fisher": ["fisher", "--n-gen", "10", "--outer", "4", "--no-plots"],
+    "validate": [
+        "validate",
+        "--pseudo-experiments",
+        "4",
+        "--n-required",
+        "10",
+        "--no-plots",
+    ],
     "merge": ["merge", "PART"],
 }
 
@@ -64,6 +72,14 @@ BAD_VALUES: dict[str, list[tuple[str, str]]] = {
     "--checkpoint-interval": [("-1", ">= 0"), ("nan", "finite")],
     "--range": [("5:2", "START < STOP"), ("a:b", "START:STOP"), ("3", "START:STOP")],
     "--num-processes": [("0", "positive")],
+    "--surrogate": [("vae", "invalid choice")],
+    "--n-required": [("10,,x", "comma-separated"), ("0", "positive")],
+    "--bins": [("1", ">= 2"), ("0", "positive")],
+    "--binning": [("log", "invalid choice")],
+    "--alpha": [("0", ""), ("1.5", ""), ("nan", "finite")],
+    "--n-quantiles": [("5,,", "comma-separated"), ("0", "positive")],
+    "--replicas": [("0", "positive")],
+    "--protocol-pseudo-experiments": [("0", "positive")],
 }
 
 

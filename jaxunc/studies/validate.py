@@ -99,6 +99,10 @@ class ValidateConfig:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_("n_train", positive_int("n_train", self.n_train))
+        if self.n_train < 2:
+            raise InvalidArgument(
+                "n_train", "must be >= 2 (a training sample to learn from; got 1)"
+            )
         sizes = _sizes("n_required", self.n_required)
         if list(sizes) != sorted(set(sizes)):
             raise InvalidArgument(
