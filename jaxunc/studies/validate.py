@@ -101,7 +101,8 @@ class ValidateConfig:
         set_("n_train", positive_int("n_train", self.n_train))
         if self.n_train < 2:
             raise InvalidArgument(
-                "n_train", "must be >= 2 (a training sample to learn from; got 1)"
+                "n_train",
+                f"must be >= 2 (a training sample to learn from; got {self.n_train})",
             )
         sizes = _sizes("n_required", self.n_required)
         if list(sizes) != sorted(set(sizes)):
