@@ -2,6 +2,8 @@
 ``sample(key, params, n)``."""
 
 from jaxunc.surrogates.base import Surrogate
+from jaxunc.surrogates.bootstrap import Bootstrap
 from jaxunc.surrogates.ideal import IdealFit
+from jaxunc.surrogates.kde import KDE
 
-__all__ = ["IdealFit", "Surrogate"]
+__all__ = ["KDE", "Bootstrap", "IdealFit", "Surrogate"]
