@@ -3,7 +3,8 @@
 
 from jaxunc.surrogates.base import Surrogate
 from jaxunc.surrogates.bootstrap import Bootstrap
+from jaxunc.surrogates.gan import GAN
 from jaxunc.surrogates.ideal import IdealFit
 from jaxunc.surrogates.kde import KDE
 
-__all__ = ["KDE", "Bootstrap", "IdealFit", "Surrogate"]
+__all__ = ["GAN", "KDE", "Bootstrap", "IdealFit", "Surrogate"]
