@@ -18,7 +18,11 @@ are never required:
 * ``initial_params(x)``: a data-driven starting point for the generic fit;
 * ``closed_form_mle(x, theta, free)``: the exact maximum-likelihood estimate, used as a
   fast path (a test checks it against the generic Newton fit);
-* ``exact_fisher(theta, params)``: the per-event Fisher information in closed form;
+* ``exact_fisher(theta, params)``: the per-event Fisher information in closed form
+  (or by deterministic quadrature, for the built-in mixtures);
+* ``support``: ``(low, high)`` for a 1-D density that vanishes outside an interval
+  (estimators applied to generated events keep only the events inside, as an
+  analysis window would);
 * ``sufficient_statistics(x)`` and ``log_likelihood_from_statistics(t, theta)``: the
   total log-likelihood from sufficient statistics (a fast path for importance weights,
   tested against ``log_prob(x).sum()``).
@@ -402,6 +406,11 @@ class Spectrum:
             raise ValueError(
                 f"x_min must be < x_max (got {self.x_min!r}, {self.x_max!r})"
             )
+
+    @property
+    def support(self) -> tuple[float, float]:
+        """The window (x_min, x_max) outside which the density is zero."""
+        return (self.x_min, self.x_max)
 
     def _signal_normalisation(self, mass: Any, width: Any) -> jax.Array:
         upper = jax.scipy.special.ndtr((self.x_max - mass) / width)
