@@ -284,12 +284,17 @@ def _estimators(config: EnsembleConfig, scalar_events: bool) -> dict[str, Any]:
     return estimators
 
 
-def _member_function(config: EnsembleConfig, estimators: Mapping[str, Any]):
+def _member_function(
+    config: EnsembleConfig, estimators: Mapping[str, Any], root: jax.Array
+):
     """``key -> {output: Estimate}`` for one ensemble member (see the module doc).
 
     Outputs: ``gen/<est>`` and ``truth/<est>`` of shape (len(n_gen), 1),
     ``train/<est>`` (1,), ``fit`` (1,) (ok = the surrogate's fit converged), and
-    ``loss/<name>`` (n_records,) for surrogates with ``training_losses``.
+    ``loss/<name>`` (n_records,) for surrogates with ``training_losses``, and
+    ``curve/<name>`` (curves, n_records): row j holds the curve of the member whose key
+    is ``fold_in(root, j)`` (member j), zeros elsewhere, so the ensemble mean times
+    the member count is member j's curve, read out of the same run.
     Keys: ``split(key, 4)`` → training sample, fit, generation, truth; one
     ``fold_in`` of the last two per n_gen.
     """
@@ -297,6 +302,9 @@ def _member_function(config: EnsembleConfig, estimators: Mapping[str, Any]):
     model = spec.model
     fit_converged = getattr(surrogate, "fit_converged", None)
     losses_of = getattr(surrogate, "training_losses", None)
+    curve_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
+        root, jnp.arange(max(config.curves, 1), dtype=jnp.uint32)
+    )[: config.curves]
 
     def stacked(samples: list[jax.Array], fit_ok: jax.Array) -> dict[str, Estimate]:
         outputs = {}
@@ -315,10 +323,21 @@ def _member_function(config: EnsembleConfig, estimators: Mapping[str, Any]):
         fit_ok = jnp.bool_(True) if fit_converged is None else fit_converged(params)
         outputs = {}
         if losses_of is not None:
+            data = jax.random.key_data(key)
+            is_member = (
+                jnp.stack(
+                    [jnp.all(data == kept) for kept in jax.random.key_data(curve_keys)]
+                )
+                if config.curves
+                else jnp.zeros((0,), bool)
+            )
             for name, curve in losses_of(params).items():
                 curve = jnp.asarray(curve).reshape(-1)
                 outputs[f"loss/{name}"] = Estimate(curve, jnp.all(jnp.isfinite(curve)))
                 fit_ok = fit_ok & jnp.all(jnp.isfinite(curve))
+                if config.curves:
+                    rows = jnp.where(is_member[:, None], curve[None, :], 0.0)
+                    outputs[f"curve/{name}"] = Estimate(rows, jnp.bool_(True))
         outputs["fit"] = Estimate(jnp.zeros((1,), train.dtype), fit_ok)
         for name, estimator in estimators.items():
             outputs[f"train/{name}"] = estimator.estimate(train)
@@ -339,12 +358,7 @@ def _member_function(config: EnsembleConfig, estimators: Mapping[str, Any]):
             outputs[f"truth/{name}"] = estimate
         return outputs
 
-    def losses(key: jax.Array) -> dict[str, jax.Array]:
-        train_key, fit_key, _, _ = jax.random.split(key, 4)
-        params = surrogate.fit(fit_key, model.sample(train_key, theta, config.n_train))
-        return {k: jnp.asarray(v).reshape(-1) for k, v in losses_of(params).items()}
-
-    return member, (losses if losses_of is not None else None)
+    return member
 
 
 def _per_event_fisher(config: EnsembleConfig, key: jax.Array) -> dict[str, Any]:
@@ -428,7 +442,7 @@ def run_ensemble(
         lambda k: spec.model.sample(k, config.theta, 1), jax.random.key(0)
     )
     estimators = _estimators(config, scalar_events=event.ndim == 1)
-    member, losses = _member_function(config, estimators)
+    member = _member_function(config, estimators, engine_key)
     events = config.n_train + 2 * sum(config.n_gen)
     engine = run_pseudo_experiments(
         member,
@@ -527,7 +541,7 @@ def run_ensemble(
             name: int(out[f"train/{name}"]["failures"][0]) for name in estimators
         },
     }
-    payload["training"] = _training_summary(config, out, losses, engine_key)
+    payload["training"] = _training_summary(config, out)
     stats = engine.stats
     payload["runtime"] = {
         "seconds": time.perf_counter() - start,
@@ -544,20 +558,17 @@ def run_ensemble(
 
 
 def _training_summary(
-    config: EnsembleConfig,
-    out: Mapping[str, Mapping[str, np.ndarray]],
-    losses: Any,
-    engine_key: jax.Array,
+    config: EnsembleConfig, out: Mapping[str, Mapping[str, np.ndarray]]
 ) -> dict[str, Any]:
-    """Fit failures, mean final losses (± standard error over members) and the full
-    loss curves of the first ``config.curves`` members (retrained from their keys:
-    the same members as in the ensemble)."""
+    """Fit failures, mean final losses (± standard error over members), the mean loss
+    curves and the full curves of the first ``config.curves`` members."""
     summary: dict[str, Any] = {
         "fit_failures": int(out["fit"]["failures"][0]),
         "members": config.ensemble_size,
         "final_losses": {},
         "mean_curves": {},
         "curves": {},
+        "curve_members": list(range(config.curves)),
     }
     names = [k.split("/", 1)[1] for k in out if k.startswith("loss/")]
     for name in names:
@@ -568,16 +579,9 @@ def _training_summary(
             "std": _finite_or_none(loss["std"][-1]),
         }
         summary["mean_curves"][name] = _finite_or_none(loss["mean"])
-    if losses is not None and config.curves > 0 and names:
-        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
-            engine_key, jnp.arange(config.curves, dtype=jnp.uint32)
-        )
-        curves = jax.device_get(jax.jit(jax.vmap(losses))(keys))
-        summary["curves"] = {
-            name: _finite_or_none(np.asarray(curve, np.float64))
-            for name, curve in curves.items()
-        }
-        summary["curve_members"] = list(range(config.curves))
+        if f"curve/{name}" in out:
+            curve = out[f"curve/{name}"]
+            summary["curves"][name] = _finite_or_none(curve["mean"] * curve["count"])
     return summary
 
 
