@@ -31,6 +31,7 @@ TOY_FIGURES = (
     "fig7_funnels.png",
 )
 FISHER_FIGURES = ("fisher_vs_ngen.png",)
+ENSEMBLE_FIGURES = ("ensemble_std_vs_ngen.png",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -289,6 +290,50 @@ def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> 
     _add_run_arguments(parser, defaults, out_default, f"skip {FISHER_FIGURES[0]}")
 
 
+def _add_ensemble_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
+    from jaxunc.studies.ensemble import EnsembleConfig
+    from jaxunc.studies.registry import MODELS, SURROGATES
+
+    defaults = EnsembleConfig.__dataclass_fields__
+    parser.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default=defaults["model"].default,
+        help="the true model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--surrogate",
+        choices=sorted(SURROGATES),
+        default=defaults["surrogate"].default,
+        help=(
+            "the surrogate trained by every member (default: %(default)s); the "
+            "ideal fit also runs as a reference"
+        ),
+    )
+    parser.add_argument(
+        "--ensemble-size",
+        type=_positive_int,
+        default=defaults["ensemble_size"].default,
+        metavar="K",
+        help="members, each with its own training sample (>= 2; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=defaults["n_train"].default,
+        metavar="N",
+        help="training events per member (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-gen",
+        type=_size_list,
+        default=defaults["n_gen"].default,
+        metavar="N1,N2,...",
+        help="generated-sample sizes (default: 30,100,300,1000,10000)",
+    )
+    _add_run_arguments(parser, defaults, out_default, f"skip {ENSEMBLE_FIGURES[0]}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxunc",
@@ -319,6 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_fisher_arguments(fisher, "results/fisher")
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="train K surrogates on K training samples: Figure 6 for real surrogates",
+        description=(
+            "Ensemble study: each of K members draws n_train true events, trains "
+            "its own surrogate and generates n_gen events; the spread of the "
+            "maximum-likelihood estimate of the target over the members is "
+            "compared with the ideal fit (run as well, as a reference) and with "
+            "true events, and turned into N_eff = 1/(I_1 Var)."
+        ),
+    )
+    _add_ensemble_arguments(ensemble, "results/ensemble")
     reproduce = commands.add_parser(
         "reproduce",
         help="run every study with the paper's defaults into results/",
@@ -589,6 +646,131 @@ def _fisher(args: argparse.Namespace) -> None:
     )
 
 
+REFERENCE_KEYS = (
+    "estimate_mean",
+    "estimate_std",
+    "estimate_std_stderr",
+    "excess_variance",
+    "excess_variance_stderr",
+    "n_eff",
+    "n_eff_stderr",
+    "n_eff_ratio",
+    "n_eff_ratio_stderr",
+    "failures",
+)
+
+
+def _cell(value: float | None, error: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if error is None:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}g} ± {error:.2g}"
+
+
+def _print_ensemble_table(payload: dict) -> None:
+    config = payload["config"]
+    reference = payload.get("ideal_reference")
+    floor = payload["training_floor"]["mle"]
+    print(
+        f"{config['model']}, surrogate {config['surrogate']}: std of the MLE of "
+        f"{config['target']} over K = {config['ensemble_size']} members "
+        f"(n_train = {config['n_train']}; training floor "
+        f"{_cell(floor['std'], floor['std_stderr'])})"
+    )
+    header = (
+        "n_gen",
+        "surrogate std",
+        "ideal std",
+        "truth std",
+        "N_eff",
+        "N_eff/n_train",
+    )
+    rows = [header]
+    for i, n in enumerate(payload["n_gen"]):
+        ideal = (
+            _cell(
+                reference["estimate_std"]["mle"][i],
+                reference["estimate_std_stderr"]["mle"][i],
+            )
+            if reference
+            else "(same)"
+        )
+        rows.append(
+            (
+                str(n),
+                _cell(
+                    payload["estimate_std"]["mle"][i],
+                    payload["estimate_std_stderr"]["mle"][i],
+                ),
+                ideal,
+                _cell(
+                    payload["truth_std"]["mle"][i],
+                    payload["truth_std_stderr"]["mle"][i],
+                ),
+                _cell(payload["n_eff"][i], payload["n_eff_stderr"][i]),
+                _cell(payload["n_eff_ratio"][i], payload["n_eff_ratio_stderr"][i], 3),
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+    training = payload["training"]
+    losses = ", ".join(
+        f"{name} {_cell(v['mean'], v['stderr'])}"
+        for name, v in training["final_losses"].items()
+    )
+    print(
+        f"fit failures: {training['fit_failures']} of {training['members']}"
+        + (f"; mean final losses: {losses}" if losses else "")
+    )
+    fisher = payload["fisher_per_event"]
+    print(
+        f"N_eff = 1/(I_1 Var), I_1 = {fisher['value']:.4g} per event "
+        f"({fisher['method']}); runtime {payload['runtime']['seconds']:.1f} s"
+    )
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from jaxunc.studies.ensemble import EnsembleConfig, run_ensemble
+
+    config = EnsembleConfig(
+        model=args.model,
+        surrogate=args.surrogate,
+        ensemble_size=args.ensemble_size,
+        n_train=args.n_train,
+        n_gen=args.n_gen,
+        seed=args.seed,
+        precision=args.precision,
+    )
+    reference_config = (
+        None
+        if args.surrogate == "ideal"
+        else dataclasses.replace(config, surrogate="ideal")
+    )
+    _check_writable(args.out)
+    progress = not args.quiet
+    result = run_ensemble(config, progress=progress)
+    payload = result.to_json()
+    if reference_config is not None:
+        reference = run_ensemble(reference_config, progress=progress).payload
+        payload["ideal_reference"] = {key: reference[key] for key in REFERENCE_KEYS}
+        payload["ideal_reference"]["runtime_seconds"] = reference["runtime"]["seconds"]
+    figures = not args.no_plots
+    with _staging(args.out) as staging:
+        _write_json(staging / "ensemble.json", payload)
+        if figures:
+            from jaxunc import plots
+
+            plots.save_ensemble_figures(payload, staging)
+    if not args.quiet:
+        _print_ensemble_table(payload)
+        written = f" and {ENSEMBLE_FIGURES[0]}" if figures else ""
+        print(f"wrote {args.out / 'ensemble.json'}{written}")
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     _check_writable(args.out)
@@ -604,6 +786,7 @@ def _reproduce(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "toy": _toy,
     "fisher": _fisher,
+    "ensemble": _ensemble,
     "reproduce": _reproduce,
 }
 
