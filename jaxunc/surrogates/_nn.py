@@ -18,10 +18,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax import lax
 
 __all__ = [
     "Standardization",
+    "apply_optimizer",
     "check_data",
     "float_dtype",
     "init_mlp",
@@ -153,6 +155,20 @@ def train(
         return state, jax.tree_util.tree_map(lambda v: jnp.mean(v, axis=0), losses)
 
     return lax.scan(block, state, jnp.arange(blocks))
+
+
+def apply_optimizer(
+    optimizer: optax.GradientTransformation, grads: Any, state: Any, params: Any
+) -> tuple[Any, Any]:
+    """One optax update, returning ``(new_params, new_state)``.
+
+    optax computes Adam's bias correction as ``decay ** count`` (a Python float to an
+    int32 power), which strict dtype promotion rejects; the update is traced under the
+    standard promotion rules so jaxunc's own code can still run under strict ones.
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
 
 
 def minibatch(key: jax.Array, data: jax.Array, batch_size: int) -> jax.Array:

@@ -264,8 +264,7 @@ class Flow:
                 return -jnp.mean(self._log_prob_standardized(layers, events))
 
             value, grads = jax.value_and_grad(loss)(layers)
-            updates, opt_state = optimizer.update(grads, opt_state, layers)
-            layers = optax.apply_updates(layers, updates)
+            layers, opt_state = _nn.apply_optimizer(optimizer, grads, opt_state, layers)
             return (layers, opt_state), {"nll": value + log_scale}
 
         state = (layers, optimizer.init(layers))

@@ -182,8 +182,9 @@ class GAN:
         noise = jax.random.normal(noise_key, (batch, self.noise_dim), dtype)
         fake = _nn.mlp(generator, noise, _activation)
         grads, d_value = jax.grad(d_loss, has_aux=True)(discriminator, fake)
-        updates, d_opt = optimizer.update(grads, d_opt, discriminator)
-        discriminator = optax.apply_updates(discriminator, updates)
+        discriminator, d_opt = _nn.apply_optimizer(
+            optimizer, grads, d_opt, discriminator
+        )
 
         def g_loss(g_params):
             noise = jax.random.normal(noise_key_2, (batch, self.noise_dim), dtype)
@@ -191,8 +192,7 @@ class GAN:
             return jnp.mean(jax.nn.softplus(-logits(discriminator, fake)))
 
         g_value, grads = jax.value_and_grad(g_loss)(generator)
-        updates, g_opt = optimizer.update(grads, g_opt, generator)
-        generator = optax.apply_updates(generator, updates)
+        generator, g_opt = _nn.apply_optimizer(optimizer, grads, g_opt, generator)
         decay = self.ema_decay
         average = jax.tree_util.tree_map(
             lambda a, g: decay * a + (1 - decay) * g, average, generator
