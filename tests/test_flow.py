@@ -128,7 +128,7 @@ def test_coupling_flow_log_det_matches_jacobian(trained_2d):
         return z, jacobian, flow.log_prob(x, member), back
 
     x = jnp.array([3.0, -1.0]) + 2.0 * jax.random.normal(jax.random.key(3), (7, 2))
-    events = flow.sample(jax.random.key(5), member, 9)
+    events = jax.jit(flow.sample, static_argnums=2)(jax.random.key(5), member, 9)
     z, jacobian, log_prob, back = check(x, events)
     expected = (
         stats.multivariate_normal(np.zeros(2), np.eye(2)).logpdf(np.asarray(z))
@@ -142,10 +142,10 @@ def test_log_prob_integrates_to_one(trained_1d):
     """∫ q(x) dx = 1 by the trapezoid rule (step 0.002 against features of width
     ≳ 0.1: discretisation error ≲ 1e-5; float32 sum of 4e4 terms ~1e-5) within 1e-3."""
     flow, _, _, params = trained_1d
+    log_prob = jax.jit(flow.log_prob)
+    grid = jnp.linspace(-40.0, 40.0, 40_001)
     for i in (0, MEMBERS):  # a Gaussian member and a camel-back member
-        member = _member(params, i)
-        grid = jnp.linspace(-40.0, 40.0, 40_001)
-        density = jnp.exp(jax.jit(flow.log_prob)(grid, member))
+        density = jnp.exp(log_prob(grid, _member(params, i)))
         assert float(jnp.trapezoid(density, grid)) == pytest.approx(1.0, abs=1e-3)
 
 
@@ -162,7 +162,7 @@ def test_samples_agree_with_training_distribution(trained_1d):
     """
     flow, _, data, params = trained_1d
     keys = jax.random.split(jax.random.key(7), 2 * MEMBERS)
-    events = jax.vmap(lambda k, p: flow.sample(k, p, N_TRAIN))(keys, params)
+    events = jax.jit(jax.vmap(lambda k, p: flow.sample(k, p, N_TRAIN)))(keys, params)
     assert events.shape == (2 * MEMBERS, N_TRAIN)
     data, events = np.asarray(data), np.asarray(events)
     for group in (slice(0, MEMBERS), slice(MEMBERS, None)):
@@ -222,7 +222,7 @@ def test_user_model_two_dimensional_correlated_gaussian(trained_2d):
     a member are dependent, so each gets ALPHA / 4 (Bonferroni)."""
     flow, data, params = trained_2d
     keys = jax.random.split(jax.random.key(13), MEMBERS)
-    events = jax.vmap(lambda k, p: flow.sample(k, p, N_TRAIN))(keys, params)
+    events = jax.jit(jax.vmap(lambda k, p: flow.sample(k, p, N_TRAIN)))(keys, params)
     assert events.shape == (MEMBERS, N_TRAIN, 2)
     assert flow.log_prob(events[0], _member(params, 0)).shape == (N_TRAIN,)
     data, events = np.asarray(data), np.asarray(events)

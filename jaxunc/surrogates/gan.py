@@ -174,6 +174,8 @@ class GAN:
         def d_loss(d_params, fake):
             cross_entropy = jnp.mean(jax.nn.softplus(-logits(d_params, real)))
             cross_entropy += jnp.mean(jax.nn.softplus(logits(d_params, fake)))
+            if not self.r1_weight:
+                return cross_entropy, cross_entropy
             grad_x = jax.grad(lambda x: jnp.sum(logits(d_params, x)))(real)
             penalty = jnp.mean(jnp.sum(grad_x * grad_x, axis=1))
             weight = jnp.asarray(0.5 * self.r1_weight, dtype)
