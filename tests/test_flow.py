@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from jaxunc.errors import InvalidArgument
 from jaxunc.models import model_from_functions
 from jaxunc.surrogates import Flow
 from jaxunc.surrogates.flow import rational_quadratic_spline
@@ -246,8 +247,10 @@ def test_user_model_two_dimensional_correlated_gaussian(trained_2d):
     ],
 )
 def test_bad_arguments_raise(argument, value):
-    with pytest.raises(ValueError, match=argument):
+    with pytest.raises(InvalidArgument, match=argument) as error:
         Flow(**{argument: value})
+    assert isinstance(error.value, ValueError)
+    assert error.value.argument == argument
 
 
 def test_bad_data_shape_raises():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from jaxunc.errors import InvalidArgument
 from jaxunc.models import model_from_functions
 from jaxunc.surrogates import GAN
 
@@ -164,8 +165,10 @@ def test_vmap_equals_loop_and_same_key_same_params():
     ],
 )
 def test_bad_arguments_raise(argument, value):
-    with pytest.raises(ValueError, match=argument):
+    with pytest.raises(InvalidArgument, match=argument) as error:
         GAN(**{argument: value})
+    assert isinstance(error.value, ValueError)
+    assert error.value.argument == argument
 
 
 def test_bad_data_shape_raises():

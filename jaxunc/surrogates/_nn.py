@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from jaxunc.errors import InvalidArgument
+
 __all__ = [
     "Standardization",
     "apply_optimizer",
@@ -37,14 +39,15 @@ __all__ = [
 
 
 def validate_positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int ≥ ``minimum``."""
+    """Raise ``InvalidArgument`` (a ``ValueError``) naming ``name`` unless ``value``
+    is an int ≥ ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
+        raise InvalidArgument(name, f"must be an integer >= {minimum} (got {value!r})")
 
 
 def validate_positive_float(name: str, value: Any, allow_zero: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite number > 0
-    (≥ 0 with ``allow_zero``)."""
+    """Raise ``InvalidArgument`` (a ``ValueError``) naming ``name`` unless ``value``
+    is a finite number > 0 (≥ 0 with ``allow_zero``)."""
     ok = (
         not isinstance(value, bool)
         and isinstance(value, int | float)
@@ -53,7 +56,7 @@ def validate_positive_float(name: str, value: Any, allow_zero: bool = False) -> 
     )
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound} (got {value!r})")
+        raise InvalidArgument(name, f"must be a finite number {bound} (got {value!r})")
 
 
 def float_dtype(data: jax.Array) -> jnp.dtype:
@@ -122,12 +125,12 @@ def standardize(data: jax.Array) -> tuple[jax.Array, Standardization]:
 def check_data(data: jax.Array, min_train: int, name: str) -> None:
     """Static checks of the training sample's shape (works on tracers)."""
     if data.ndim not in (1, 2):
-        raise ValueError(
-            f"data must have shape (n_train,) or (n_train, d) (got {data.shape})"
+        raise InvalidArgument(
+            "data", f"must have shape (n_train,) or (n_train, d) (got {data.shape})"
         )
     if data.shape[0] < min_train:
-        raise ValueError(
-            f"data: {name} needs n_train >= {min_train} events (got {data.shape[0]})"
+        raise InvalidArgument(
+            "data", f"{name} needs n_train >= {min_train} events (got {data.shape[0]})"
         )
 
 

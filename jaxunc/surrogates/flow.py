@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from jaxunc import random as fast_random
+from jaxunc.errors import InvalidArgument
 from jaxunc.surrogates import _nn
 
 __all__ = ["Flow", "FlowParams", "rational_quadratic_spline"]
@@ -167,9 +168,10 @@ class Flow:
         _nn.validate_positive_int("bins", self.bins, minimum=2)
         _nn.validate_positive_int("record_every", self.record_every)
         if self.steps % self.record_every:
-            raise ValueError(
-                f"record_every must divide steps (got steps={self.steps}, "
-                f"record_every={self.record_every})"
+            raise InvalidArgument(
+                "record_every",
+                f"must divide steps (got steps={self.steps}, "
+                f"record_every={self.record_every})",
             )
         _nn.validate_positive_float("learning_rate", self.learning_rate)
         _nn.validate_positive_float("bound", self.bound)

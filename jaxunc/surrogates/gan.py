@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxunc import random as fast_random
+from jaxunc.errors import InvalidArgument
 from jaxunc.surrogates import _nn
 
 __all__ = ["GAN", "GANParams"]
@@ -117,18 +118,21 @@ class GAN:
             _nn.validate_positive_int(name, getattr(self, name))
         _nn.validate_positive_int("record_every", self.record_every)
         if self.steps % self.record_every:
-            raise ValueError(
-                f"record_every must divide steps (got steps={self.steps}, "
-                f"record_every={self.record_every})"
+            raise InvalidArgument(
+                "record_every",
+                f"must divide steps (got steps={self.steps}, "
+                f"record_every={self.record_every})",
             )
         _nn.validate_positive_float("learning_rate", self.learning_rate)
         _nn.validate_positive_float("r1_weight", self.r1_weight, allow_zero=True)
         _nn.validate_positive_float("beta1", self.beta1, allow_zero=True)
         if not self.beta1 < 1:
-            raise ValueError(f"beta1 must be in [0, 1) (got {self.beta1!r})")
+            raise InvalidArgument("beta1", f"must be in [0, 1) (got {self.beta1!r})")
         _nn.validate_positive_float("ema_decay", self.ema_decay, allow_zero=True)
         if not self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1) (got {self.ema_decay!r})")
+            raise InvalidArgument(
+                "ema_decay", f"must be in [0, 1) (got {self.ema_decay!r})"
+            )
 
     @property
     def min_train(self) -> int:
