@@ -116,7 +116,7 @@ class EnsembleConfig:
             try:
                 surrogate = make_surrogate(self.surrogate, spec, **options)
             except (TypeError, ValueError) as error:
-                if isinstance(error, InvalidArgument):
+                if isinstance(error, InvalidArgument) and error.argument == "surrogate":
                     raise
                 raise InvalidArgument(
                     "surrogate_options",
