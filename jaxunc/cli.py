@@ -32,6 +32,7 @@ TOY_FIGURES = (
     "fig7_funnels.png",
 )
 FISHER_FIGURES = ("fisher_vs_ngen.png",)
+ENSEMBLE_FIGURES = ("ensemble_std_vs_ngen.png",)
 VALIDATE_FIGURES = (
     "validate_histograms.png",
     "validate_p_values.png",
@@ -67,6 +68,17 @@ def _size_list(text: str) -> tuple[int, ...]:
             )
         sizes.append(value)
     return tuple(sizes)
+
+
+def _study_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in REPRODUCE_STUDIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list from {','.join(REPRODUCE_STUDIES)}, "
+            f"got {text!r}"
+        )
+    return names
 
 
 def _positive_int(text: str) -> int:
@@ -500,6 +512,50 @@ def _add_validate_arguments(parser: argparse.ArgumentParser, out_default: str) -
     _add_run_arguments(parser, defaults, out_default, "skip the figures")
 
 
+def _add_ensemble_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
+    from jaxunc.studies.ensemble import EnsembleConfig
+    from jaxunc.studies.registry import MODELS, SURROGATES
+
+    defaults = EnsembleConfig.__dataclass_fields__
+    parser.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default=defaults["model"].default,
+        help="the true model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--surrogate",
+        choices=sorted(SURROGATES),
+        default=defaults["surrogate"].default,
+        help=(
+            "the surrogate trained by every member (default: %(default)s); the "
+            "ideal fit also runs as a reference"
+        ),
+    )
+    parser.add_argument(
+        "--ensemble-size",
+        type=_positive_int,
+        default=defaults["ensemble_size"].default,
+        metavar="K",
+        help="members, each with its own training sample (>= 2; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=defaults["n_train"].default,
+        metavar="N",
+        help="training events per member (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-gen",
+        type=_size_list,
+        default=defaults["n_gen"].default,
+        metavar="N1,N2,...",
+        help="generated-sample sizes (default: 30,100,300,1000,10000)",
+    )
+    _add_run_arguments(parser, defaults, out_default, f"skip {ENSEMBLE_FIGURES[0]}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxunc",
@@ -530,6 +586,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_fisher_arguments(fisher, "results/fisher")
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="train K surrogates on K training samples: Figure 6 for real surrogates",
+        description=(
+            "Ensemble study: each of K members draws n_train true events, trains "
+            "its own surrogate and generates n_gen events; the spread of the "
+            "maximum-likelihood estimate of the target over the members is "
+            "compared with the ideal fit (run as well, as a reference) and with "
+            "true events, and turned into N_eff = 1/(I_1 Var)."
+        ),
+    )
+    _add_ensemble_arguments(ensemble, "results/ensemble")
     validate = commands.add_parser(
         "validate",
         help="is a generated sample of N_required events an adequate substitute? "
@@ -546,9 +614,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="run every study with the paper's defaults into results/",
         description=(
-            "Run the paper's studies with their defaults (the toy of Appendix A "
-            "into OUT/toy, the information study of §3.2 into OUT/fisher) and "
-            "write results and figures under --out."
+            "Run the paper's studies with their defaults and write results and "
+            "figures under --out: the toy of Appendix A (OUT/toy), the information "
+            "study of §3.2 (OUT/fisher), surrogate ensembles (bootstrap, KDE, GAN, "
+            "flow on the Gaussian and the camel back: OUT/ensemble/MODEL-SURROGATE) "
+            "and validation of the ideal fit and the GAN (OUT/validate/NAME).  "
+            "All of it takes tens of minutes on a laptop; --only picks studies."
         ),
     )
     reproduce.add_argument(
@@ -560,6 +631,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reproduce.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
+    reproduce.add_argument(
+        "--only",
+        type=_study_list,
+        default=None,
+        metavar="STUDY,...",
+        help=(
+            "run only these studies, from "
+            + ",".join(REPRODUCE_STUDIES)
+            + " (default: all)"
+        ),
     )
     merge = commands.add_parser(
         "merge",
@@ -955,11 +1037,187 @@ def _validate(args: argparse.Namespace) -> None:
     )
 
 
+REFERENCE_KEYS = (
+    "estimate_mean",
+    "estimate_std",
+    "estimate_std_stderr",
+    "excess_variance",
+    "excess_variance_stderr",
+    "n_eff",
+    "n_eff_stderr",
+    "n_eff_ratio",
+    "n_eff_ratio_stderr",
+    "failures",
+)
+
+
+def _cell(value: float | None, error: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if error is None:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}g} ± {error:.2g}"
+
+
+def _print_ensemble_table(payload: dict) -> None:
+    config = payload["config"]
+    reference = payload.get("ideal_reference")
+    floor = payload["training_floor"]["mle"]
+    print(
+        f"{config['model']}, surrogate {config['surrogate']}: std of the MLE of "
+        f"{config['target']} over K = {config['ensemble_size']} members "
+        f"(n_train = {config['n_train']}; training floor "
+        f"{_cell(floor['std'], floor['std_stderr'])})"
+    )
+    header = (
+        "n_gen",
+        "surrogate std",
+        "ideal std",
+        "truth std",
+        "N_eff",
+        "N_eff/n_train",
+    )
+    rows = [header]
+    for i, n in enumerate(payload["n_gen"]):
+        ideal = (
+            _cell(
+                reference["estimate_std"]["mle"][i],
+                reference["estimate_std_stderr"]["mle"][i],
+            )
+            if reference
+            else "(same)"
+        )
+        rows.append(
+            (
+                str(n),
+                _cell(
+                    payload["estimate_std"]["mle"][i],
+                    payload["estimate_std_stderr"]["mle"][i],
+                ),
+                ideal,
+                _cell(
+                    payload["truth_std"]["mle"][i],
+                    payload["truth_std_stderr"]["mle"][i],
+                ),
+                _cell(payload["n_eff"][i], payload["n_eff_stderr"][i]),
+                _cell(payload["n_eff_ratio"][i], payload["n_eff_ratio_stderr"][i], 3),
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+    training = payload["training"]
+    losses = ", ".join(
+        f"{name} {_cell(v['mean'], v['stderr'])}"
+        for name, v in training["final_losses"].items()
+    )
+    print(
+        f"fit failures: {training['fit_failures']} of {training['members']}"
+        + (f"; mean final losses: {losses}" if losses else "")
+    )
+    fisher = payload["fisher_per_event"]
+    print(
+        f"N_eff = 1/(I_1 Var), I_1 = {fisher['value']:.4g} per event "
+        f"({fisher['method']}); runtime {payload['runtime']['seconds']:.1f} s"
+    )
+
+
+def _run_ensemble(
+    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
+) -> None:
+    import dataclasses
+
+    from jaxunc.studies.ensemble import EnsembleConfig, run_ensemble
+
+    config = EnsembleConfig(**overrides)
+    reference_config = (
+        None
+        if config.surrogate == "ideal"
+        else dataclasses.replace(config, surrogate="ideal")
+    )
+    _check_writable(out)
+    figures = figures and not _SCRATCH_OUTPUT.get()
+    engine_options = _engine_options(args)
+    result = run_ensemble(config, progress=not quiet, engine_options=engine_options)
+    payload = result.to_json()
+    if reference_config is not None:
+        reference = run_ensemble(
+            reference_config, progress=not quiet, engine_options=engine_options
+        ).payload
+        payload["ideal_reference"] = {key: reference[key] for key in REFERENCE_KEYS}
+        payload["ideal_reference"]["runtime_seconds"] = reference["runtime"]["seconds"]
+    with _staging(out) as staging:
+        _write_json(staging / "ensemble.json", payload)
+        if figures:
+            from jaxunc import plots
+
+            plots.save_ensemble_figures(payload, staging)
+    if not quiet:
+        _print_ensemble_table(payload)
+        written = f" and {ENSEMBLE_FIGURES[0]}" if figures else ""
+        print(f"wrote {out / 'ensemble.json'}{written}")
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    _run_ensemble(
+        args,
+        args.out,
+        args.quiet,
+        not args.no_plots,
+        model=args.model,
+        surrogate=args.surrogate,
+        ensemble_size=args.ensemble_size,
+        n_train=args.n_train,
+        n_gen=args.n_gen,
+        seed=args.seed,
+        precision=args.precision,
+    )
+
+
+REPRODUCE_STUDIES = ("toy", "fisher", "ensemble", "validate")
+"""The studies ``jaxunc reproduce`` runs, in order (``--only`` picks a subset)."""
+
+REPRODUCE_ENSEMBLES: dict[str, dict[str, Any]] = {
+    f"{model}-{surrogate}": {"model": model, "surrogate": surrogate}
+    for model in ("gaussian", "camelback")
+    for surrogate in ("bootstrap", "kde", "gan", "flow")
+}
+"""Ensemble runs of ``reproduce`` (issue 4): four surrogates on the Gaussian and the
+camel back, each at the command's defaults (into OUT/ensemble/NAME)."""
+
+REPRODUCE_VALIDATIONS: dict[str, dict[str, Any]] = {
+    "ideal": {"surrogate": "ideal"},
+    # 1,280 GAN trainings instead of the default 7,600: the protocol's bootstrap
+    # replicas train one GAN each, for every pseudo-experiment.
+    "gan": {
+        "surrogate": "gan",
+        "pseudo_experiments": 256,
+        "replicas": 4,
+        "protocol_pseudo_experiments": 256,
+    },
+}
+"""Validation runs of ``reproduce`` (issue 5) on the Gaussian (into
+OUT/validate/NAME)."""
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     _check_writable(args.out)
-    _run_toy(args, args.out / "toy", args.quiet, True)
-    _run_fisher(args, args.out / "fisher", args.quiet, True)
+    only = args.only or REPRODUCE_STUDIES
+    if "toy" in only:
+        _run_toy(args, args.out / "toy", args.quiet, True)
+    if "fisher" in only:
+        _run_fisher(args, args.out / "fisher", args.quiet, True)
+    if "ensemble" in only:
+        for name, options in REPRODUCE_ENSEMBLES.items():
+            _run_ensemble(
+                args, args.out / "ensemble" / name, args.quiet, True, **options
+            )
+    if "validate" in only:
+        for name, options in REPRODUCE_VALIDATIONS.items():
+            _run_validate(
+                args, args.out / "validate" / name, args.quiet, True, **options
+            )
     if not args.quiet:
         print(
             f"reproduce: done in {time.perf_counter() - start:.1f} s; "
@@ -1067,6 +1325,7 @@ def _merge(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "toy": _toy,
     "fisher": _fisher,
+    "ensemble": _ensemble,
     "validate": _validate,
     "reproduce": _reproduce,
     "merge": _merge,

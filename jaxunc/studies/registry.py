@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jaxunc.errors import InvalidArgument
-from jaxunc.models import Exponential, Gaussian
-from jaxunc.surrogates import IdealFit
+from jaxunc.models import CamelBack, Exponential, Gaussian, Spectrum
+from jaxunc.surrogates import KDE, Bootstrap, IdealFit
 
 __all__ = [
     "MODELS",
@@ -122,3 +122,45 @@ register_surrogate(
         spec.model, dict(spec.theta), spec.free, **options
     ),
 )
+register_model(
+    "camelback",
+    lambda: ModelSpec(
+        "camelback",
+        CamelBack(),
+        {"mu": 0.0},
+        ("mu",),
+        "mu",
+        "camel back of GANplify: unit Gaussian bumps at mu -/+ 4, equal weights, "
+        "mu = 0",
+    ),
+)
+register_model(
+    "spectrum",
+    lambda: ModelSpec(
+        "spectrum",
+        Spectrum(),
+        {"mass": 125.0, "width": 2.5, "signal_fraction": 0.25, "decay_length": 20.0},
+        ("mass",),
+        "mass",
+        "exponential background (decay length 20) on [100, 160] plus a Gaussian "
+        "resonance: mass = 125, width 2.5, signal fraction 0.25",
+    ),
+)
+
+
+def _gan(spec: ModelSpec, **options: Any) -> Any:
+    from jaxunc.surrogates.gan import GAN
+
+    return GAN(**options)
+
+
+def _flow(spec: ModelSpec, **options: Any) -> Any:
+    from jaxunc.surrogates.flow import Flow
+
+    return Flow(**options)
+
+
+register_surrogate("bootstrap", lambda spec, **options: Bootstrap(**options))
+register_surrogate("kde", lambda spec, **options: KDE(**options))
+register_surrogate("gan", _gan)
+register_surrogate("flow", _flow)

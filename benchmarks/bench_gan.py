@@ -1,0 +1,183 @@
+"""Benchmark: an ensemble of GANs trained as one vmapped program versus a Python loop.
+
+One run measures, on the same K training samples of N_train = 100 events from N(1, 1),
+with the same keys, the same code and the same number of steps:
+
+a. vmapped: ``jax.jit(jax.vmap(GAN().fit))`` on all K = 64 members at once;
+b. loop: ``jax.jit(GAN().fit)`` called K times, one member after another (what a user
+   without vmap would write: the same compiled training, 64 calls);
+
+compile time (``lower().compile()``) is reported separately and excluded from the
+training times; each timing is the median of ``--reps`` repetitions after one warm-up
+call.  The ratio loop / vmapped is printed (target ≥ 10× on 2 CPU cores).  Then
+
+c. the default-size ensemble: K = 256 members with the default steps, as
+   ``jaxunc ensemble --surrogate gan`` trains it (compile and run seconds).
+
+Sanity: the vmapped and looped parameters agree to float32 rounding amplified by
+training (max |difference| of the generated means, reported).
+
+    python benchmarks/bench_gan.py                      # full run
+    python benchmarks/bench_gan.py --quick              # smoke run (100 steps, K = 8)
+    python benchmarks/bench_gan.py --json benchmarks/results-gan-2026-11-23.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_toy import machine_info  # noqa: E402
+
+N_TRAIN = 100
+
+
+def _training_data(jax, members: int, n_train: int):
+    key = jax.random.key(2026)
+    data_key, fit_key = jax.random.split(key)
+    data = 1.0 + jax.random.normal(data_key, (members, n_train))
+    return jax.random.split(fit_key, members), data
+
+
+def _timed(function, reps: int) -> tuple[list[float], Any]:
+    """Warm-up call, then ``reps`` timed calls; returns the times and last result."""
+    import jax
+
+    jax.block_until_ready(function())
+    times, result = [], None
+    for _ in range(reps):
+        start = time.perf_counter()
+        result = jax.block_until_ready(function())
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
+def _compile(jitted, *args) -> tuple[Any, float]:
+    start = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def bench_vmap_vs_loop(gan, members: int, reps: int) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    keys, data = _training_data(jax, members, N_TRAIN)
+    vmapped, vmapped_compile = _compile(jax.jit(jax.vmap(gan.fit)), keys, data)
+    single, single_compile = _compile(jax.jit(gan.fit), keys[0], data[0])
+
+    def loop():
+        return [single(keys[i], data[i]) for i in range(members)]
+
+    vmapped_times, batched = _timed(lambda: vmapped(keys, data), reps)
+    loop_times, looped = _timed(loop, reps)
+
+    sample = jax.jit(jax.vmap(lambda p: gan.sample(jax.random.key(1), p, 10_000)))
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *looped)
+    mean_difference = float(
+        jnp.max(jnp.abs(sample(batched).mean(1) - sample(stacked).mean(1)))
+    )
+    vmapped_s = statistics.median(vmapped_times)
+    loop_s = statistics.median(loop_times)
+    return {
+        "members": members,
+        "n_train": N_TRAIN,
+        "steps": gan.steps,
+        "vmapped_compile_s": vmapped_compile,
+        "loop_compile_s": single_compile,
+        "vmapped_s": vmapped_s,
+        "loop_s": loop_s,
+        "vmapped_times_s": vmapped_times,
+        "loop_times_s": loop_times,
+        "speedup_loop_over_vmapped": loop_s / vmapped_s,
+        "max_abs_difference_of_generated_means": mean_difference,
+    }
+
+
+def bench_default_ensemble(gan, members: int) -> dict[str, Any]:
+    import jax
+
+    keys, data = _training_data(jax, members, N_TRAIN)
+    compiled, compile_s = _compile(jax.jit(jax.vmap(gan.fit)), keys, data)
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(keys, data))
+    run_s = time.perf_counter() - start
+    return {
+        "members": members,
+        "n_train": N_TRAIN,
+        "steps": gan.steps,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "seconds_per_step": run_s / gan.steps,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--members", type=int, default=64)
+    parser.add_argument("--large", type=int, default=256, help="K of section c")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="write all numbers")
+    args = parser.parse_args(argv)
+
+    from jaxunc.surrogates import GAN
+
+    default = GAN()
+    gan = GAN(steps=100) if args.quick else default
+    members = 8 if args.quick else args.members
+    info = machine_info()
+    print("machine:", json.dumps(info))
+
+    print(f"[a/b] K = {members} GANs, {gan.steps} steps, n_train = {N_TRAIN}")
+    comparison = bench_vmap_vs_loop(gan, members, args.reps)
+    print(
+        f"  compile: vmapped {comparison['vmapped_compile_s']:.1f} s, "
+        f"single {comparison['loop_compile_s']:.1f} s (excluded below)"
+    )
+    print(
+        f"  vmapped {comparison['vmapped_s']:.2f} s   loop {comparison['loop_s']:.2f} s"
+        f"   ratio loop/vmapped {comparison['speedup_loop_over_vmapped']:.1f}x"
+    )
+    print(
+        "  max |difference| of generated means, vmapped vs loop: "
+        f"{comparison['max_abs_difference_of_generated_means']:.2e}"
+    )
+    results: dict[str, Any] = {
+        "machine": info,
+        "gan": {k: getattr(gan, k) for k in gan.__dataclass_fields__},
+        "vmap_vs_loop": comparison,
+    }
+    if not args.skip_large:
+        large = 16 if args.quick else args.large
+        print(f"[c] K = {large} GANs, default {gan.steps} steps")
+        ensemble = bench_default_ensemble(gan, large)
+        print(
+            f"  compile {ensemble['compile_s']:.1f} s   run {ensemble['run_s']:.1f} s"
+            f"   ({1e3 * ensemble['seconds_per_step']:.1f} ms per step)"
+        )
+        results["default_ensemble"] = ensemble
+    results["load_average_at_end"] = os.getloadavg()
+    print(
+        "load average at start / end:",
+        info["load_average_at_start"],
+        results["load_average_at_end"],
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print("wrote", args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,603 @@
+"""Ensemble study: how much is a trained surrogate's sample worth, for surrogates that
+actually learn (issue 4; the paper's Figure 6 with real GANs, flows, KDEs, bootstraps).
+
+For a model at its true parameters, a surrogate, ``n_train`` and a list of ``n_gen``,
+ensemble member ``i`` (pseudo-experiment ``i`` of the engine, key
+``fold_in(root, i)``)
+
+1. draws its own training sample of ``n_train`` true events,
+2. trains its own surrogate on it (``surrogate.fit``; all members of a chunk train as
+   one vmapped program),
+3. generates ``n_gen`` events for every ``n_gen`` and applies the estimators to them,
+4. applies the same estimators to ``n_gen`` fresh true events (the truth reference at
+   the same size) and to its training sample (the truth reference at ``n_train``).
+
+Estimators: ``mle``, the unbinned maximum-likelihood estimate of the target parameter
+with the true model family (the other parameters fixed at their true values; Newton
+from the model's ``initial_params`` when it has them, else from the true point), and
+``sample_mean``, the mean of the events (scalar events only; it estimates E[x], which
+is the target only for location models such as the Gaussian).  For a model with a
+``support`` (the spectrum's window) the MLE keeps only the events inside it, as an
+analysis window would: a trained surrogate may put events where the truth has none.
+
+Reported per ``n_gen``: the mean and the standard deviation (ddof = 1) of each
+estimate over the ensemble with their Monte Carlo standard errors; the same for the
+truth references; N_eff = 1 / (I₁ · Var(θ̂_mle)), the number of true events whose
+Cramér-Rao bound equals the measured variance, with I₁ the per-event Fisher
+information about the target with the other parameters fixed (exact or quadrature
+where the model has ``exact_fisher``, else Monte Carlo E[s²]); N_eff / n_train; and
+the excess variance Var_gen(n_gen) - Var_truth(n_train) - Var_truth(n_gen), the spread
+a surrogate adds beyond the ideal "training sample + sampling noise" budget (≈ 0 for
+the ideal fit and the bootstrap, measured for trained surrogates).  Training
+diagnostics: loss curves of the first few members, mean final losses, fit failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxunc.engine import run_pseudo_experiments
+from jaxunc.errors import InvalidArgument
+from jaxunc.estimators import Estimate, MaximumLikelihood, SampleMean
+from jaxunc.information import exact_fisher_information, fisher_information
+from jaxunc.models import check_params
+from jaxunc.studies.options import check_precision, check_seed, positive_int
+from jaxunc.studies.registry import (
+    MODELS,
+    SURROGATES,
+    ModelSpec,
+    make_surrogate,
+    model_spec,
+)
+
+__all__ = ["EnsembleConfig", "EnsembleResult", "floor_holds", "run_ensemble"]
+
+DEFAULT_N_GEN = (30, 100, 300, 1000, 10000)
+ESTIMATORS = ("mle", "sample_mean")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EnsembleConfig:
+    """Options of the ensemble study; validated on construction (``InvalidArgument``
+    naming the option).
+
+    Attributes:
+      model: a registered model name (``gaussian``, ``camelback``, ``spectrum``, ...)
+        or a ``ModelSpec`` (any model object, e.g. ``model_from_functions``, with its
+        true parameters, fitted parameters and target).
+      surrogate: a registered surrogate name (``ideal``, ``bootstrap``, ``kde``,
+        ``gan``, ``flow``) or any surrogate object (``fit``/``sample``).
+      ensemble_size: K, the number of members (independent training samples), >= 2.
+      n_train: training events per member.
+      n_gen: generated-sample sizes.
+      seed: root seed; member i uses ``fold_in(fold_in(key(seed), 0), i)``.
+      precision: ``float32`` or ``float64`` (needs 64-bit JAX).
+      surrogate_options: keyword arguments of a registered surrogate's factory
+        (e.g. ``{"steps": 500}`` for the GAN).
+      curves: members whose full loss curves are kept (the first ``curves``).
+      fisher_events: Monte Carlo events for the per-event Fisher information of a
+        model without ``exact_fisher``.
+    """
+
+    model: str | ModelSpec = "gaussian"
+    surrogate: Any = "gan"
+    ensemble_size: int = 256
+    n_train: int = 100
+    n_gen: tuple[int, ...] = DEFAULT_N_GEN
+    seed: int = 0
+    precision: str = "float32"
+    surrogate_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    curves: int = 4
+    fisher_events: int = 200_000
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if isinstance(self.model, str):
+            spec = model_spec(self.model)
+        elif isinstance(self.model, ModelSpec):
+            spec = self.model
+        else:
+            raise InvalidArgument(
+                "model",
+                f"must be one of {sorted(MODELS)} or a ModelSpec wrapping your model "
+                f"(got {type(self.model).__name__})",
+            )
+        set_("_spec", spec)
+        options = dict(self.surrogate_options)
+        if isinstance(self.surrogate, str):
+            try:
+                surrogate = make_surrogate(self.surrogate, spec, **options)
+            except (TypeError, ValueError) as error:
+                if isinstance(error, InvalidArgument) and error.argument == "surrogate":
+                    raise
+                raise InvalidArgument(
+                    "surrogate_options",
+                    f"not valid for the {self.surrogate!r} surrogate: {error}",
+                ) from None
+        else:
+            if options:
+                raise InvalidArgument(
+                    "surrogate_options",
+                    "only for a registered surrogate name; configure your surrogate "
+                    "object directly",
+                )
+            surrogate = self.surrogate
+            if not (
+                callable(getattr(surrogate, "fit", None))
+                and callable(getattr(surrogate, "sample", None))
+            ):
+                raise InvalidArgument(
+                    "surrogate",
+                    f"must be one of {sorted(SURROGATES)} or an object with "
+                    "fit(key, data) and sample(key, params, n) (got "
+                    f"{type(surrogate).__name__})",
+                )
+        set_("_surrogate", surrogate)
+        set_("ensemble_size", positive_int("ensemble_size", self.ensemble_size))
+        if self.ensemble_size < 2:
+            raise InvalidArgument("ensemble_size", "must be >= 2 to measure a spread")
+        set_("n_train", positive_int("n_train", self.n_train))
+        minimum = max(int(getattr(surrogate, "min_train", 1)), len(spec.free), 2)
+        if self.n_train < minimum:
+            raise InvalidArgument(
+                "n_train",
+                f"must be >= {minimum} for this surrogate and model (got "
+                f"{self.n_train})",
+            )
+        n_gen = (
+            (self.n_gen,) if isinstance(self.n_gen, (int, np.integer)) else self.n_gen
+        )
+        if len(n_gen) == 0:
+            raise InvalidArgument("n_gen", "must list at least one size")
+        set_("n_gen", tuple(positive_int("n_gen", n) for n in n_gen))
+        check_seed(self.seed)
+        check_precision(self.precision)
+        if isinstance(self.curves, bool) or not isinstance(
+            self.curves, (int, np.integer)
+        ):
+            raise InvalidArgument("curves", f"must be an integer (got {self.curves!r})")
+        if not 0 <= self.curves <= self.ensemble_size:
+            raise InvalidArgument(
+                "curves",
+                f"must be in [0, ensemble_size = {self.ensemble_size}] "
+                f"(got {self.curves})",
+            )
+        set_("fisher_events", positive_int("fisher_events", self.fisher_events))
+        try:
+            check_params(spec.model, self.theta)
+        except ValueError as error:
+            raise InvalidArgument("model", f"bad parameters: {error}") from None
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self._spec
+
+    @property
+    def surrogate_object(self) -> Any:
+        return self._surrogate
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.precision)
+
+    @property
+    def theta(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, self.dtype) for k, v in self.spec.theta.items()}
+
+    @property
+    def model_label(self) -> str:
+        return self.model if isinstance(self.model, str) else self.spec.name
+
+    @property
+    def surrogate_label(self) -> str:
+        if isinstance(self.surrogate, str):
+            return self.surrogate
+        return type(self.surrogate).__name__
+
+    def to_json(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "model": self.model_label,
+            "model_description": spec.description,
+            "theta": {k: float(v) for k, v in spec.theta.items()},
+            "target": spec.target,
+            "surrogate": self.surrogate_label,
+            "surrogate_options": dict(self.surrogate_options),
+            "surrogate_repr": repr(self.surrogate_object),
+            "ensemble_size": self.ensemble_size,
+            "n_train": self.n_train,
+            "n_gen": list(self.n_gen),
+            "seed": self.seed,
+            "precision": self.precision,
+            "estimators": {
+                "mle": (
+                    f"maximum likelihood of {spec.target!r} with the true model "
+                    "family, other parameters fixed at their true values"
+                    + (
+                        "; events outside the model's support are dropped"
+                        if hasattr(spec.model, "support")
+                        else ""
+                    )
+                ),
+                "sample_mean": "arithmetic mean of the events (estimates E[x])",
+            },
+            "std_convention": "std over ensemble members with ddof=1",
+            "n_eff_convention": (
+                "N_eff = 1 / (I_1 * Var(mle)), I_1 the per-event Fisher information "
+                "about the target with the other parameters fixed"
+            ),
+            "excess_variance_convention": (
+                "Var_gen(n_gen) - Var_truth(n_train) - Var_truth(n_gen); standard "
+                "error from the three variances as if independent (conservative: "
+                "the generated and training estimates of a member are positively "
+                "correlated)"
+            ),
+        }
+
+
+@dataclasses.dataclass
+class EnsembleResult:
+    """What the ensemble study measured; ``to_json`` gives ``ensemble.json``.
+
+    ``payload`` holds the keys documented in ``run_ensemble``.
+    """
+
+    config: EnsembleConfig
+    payload: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config.to_json(), **self.payload}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _InsideSupport:
+    """A model whose events outside ``support`` contribute nothing to the likelihood:
+    the likelihood of the events inside the window (the model is normalised there).
+    Everything else is delegated to the wrapped model."""
+
+    model: Any
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def log_prob(self, x: jax.Array, theta: Any) -> jax.Array:
+        low, high = self.model.support
+        inside = (x >= low) & (x <= high)
+        safe = jnp.where(inside, x, jnp.asarray(0.5 * (low + high), x.dtype))
+        return jnp.where(inside, self.model.log_prob(safe, theta), 0.0)
+
+
+def _estimators(config: EnsembleConfig, scalar_events: bool) -> dict[str, Any]:
+    spec = config.spec
+    model = _InsideSupport(spec.model) if hasattr(spec.model, "support") else spec.model
+    estimators = {"mle": MaximumLikelihood(model, config.theta, (spec.target,))}
+    if scalar_events:
+        estimators["sample_mean"] = SampleMean()
+    return estimators
+
+
+def _member_function(
+    config: EnsembleConfig, estimators: Mapping[str, Any], root: jax.Array
+):
+    """``key -> {output: Estimate}`` for one ensemble member (see the module doc).
+
+    Outputs: ``gen/<est>`` and ``truth/<est>`` of shape (len(n_gen), 1),
+    ``train/<est>`` (1,), ``fit`` (1,) (ok = the surrogate's fit converged), and
+    ``loss/<name>`` (n_records,) for surrogates with ``training_losses``, and
+    ``curve/<name>`` (curves, n_records): row j holds the curve of the member whose key
+    is ``fold_in(root, j)`` (member j), zeros elsewhere, so the ensemble mean times
+    the member count is member j's curve, read out of the same run.
+    Keys: ``split(key, 4)`` → training sample, fit, generation, truth; one
+    ``fold_in`` of the last two per n_gen.
+    """
+    spec, surrogate, theta = config.spec, config.surrogate_object, config.theta
+    model = spec.model
+    fit_converged = getattr(surrogate, "fit_converged", None)
+    losses_of = getattr(surrogate, "training_losses", None)
+    curve_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
+        root, jnp.arange(max(config.curves, 1), dtype=jnp.uint32)
+    )[: config.curves]
+
+    def stacked(samples: list[jax.Array], fit_ok: jax.Array) -> dict[str, Estimate]:
+        outputs = {}
+        for name, estimator in estimators.items():
+            results = [estimator.estimate(x) for x in samples]
+            outputs[name] = Estimate(
+                jnp.stack([r.value[:1] for r in results]),
+                jnp.stack([r.ok for r in results]) & fit_ok,
+            )
+        return outputs
+
+    def member(key: jax.Array) -> dict[str, Estimate]:
+        train_key, fit_key, gen_key, truth_key = jax.random.split(key, 4)
+        train = model.sample(train_key, theta, config.n_train)
+        params = surrogate.fit(fit_key, train)
+        fit_ok = jnp.bool_(True) if fit_converged is None else fit_converged(params)
+        outputs = {}
+        if losses_of is not None:
+            data = jax.random.key_data(key)
+            is_member = (
+                jnp.stack(
+                    [jnp.all(data == kept) for kept in jax.random.key_data(curve_keys)]
+                )
+                if config.curves
+                else jnp.zeros((0,), bool)
+            )
+            for name, curve in losses_of(params).items():
+                curve = jnp.asarray(curve).reshape(-1)
+                outputs[f"loss/{name}"] = Estimate(curve, jnp.all(jnp.isfinite(curve)))
+                fit_ok = fit_ok & jnp.all(jnp.isfinite(curve))
+                if config.curves:
+                    rows = jnp.where(is_member[:, None], curve[None, :], 0.0)
+                    outputs[f"curve/{name}"] = Estimate(rows, jnp.bool_(True))
+        outputs["fit"] = Estimate(jnp.zeros((1,), train.dtype), fit_ok)
+        for name, estimator in estimators.items():
+            outputs[f"train/{name}"] = estimator.estimate(train)
+            outputs[f"train/{name}"] = Estimate(
+                outputs[f"train/{name}"].value[:1], outputs[f"train/{name}"].ok
+            )
+        generated = [
+            surrogate.sample(jax.random.fold_in(gen_key, j), params, n)
+            for j, n in enumerate(config.n_gen)
+        ]
+        true = [
+            model.sample(jax.random.fold_in(truth_key, j), theta, n)
+            for j, n in enumerate(config.n_gen)
+        ]
+        for name, estimate in stacked(generated, fit_ok).items():
+            outputs[f"gen/{name}"] = estimate
+        for name, estimate in stacked(true, jnp.bool_(True)).items():
+            outputs[f"truth/{name}"] = estimate
+        return outputs
+
+    return member
+
+
+def _per_event_fisher(config: EnsembleConfig, key: jax.Array) -> dict[str, Any]:
+    spec = config.spec
+    names = (spec.target,)
+    exact = exact_fisher_information(spec.model, config.theta, 1, names)
+    if exact is not None:
+        return {
+            "value": float(exact.matrix[0, 0]),
+            "stderr": 0.0,
+            "method": "exact (model.exact_fisher: closed form or quadrature)",
+        }
+    estimate = fisher_information(
+        spec.model,
+        config.theta,
+        1,
+        key=key,
+        params=names,
+        monte_carlo_events=config.fisher_events,
+    )
+    return {
+        "value": float(estimate.matrix[0, 0]),
+        "stderr": float(estimate.stderr[0, 0]),
+        "method": f"Monte Carlo E[s^2] over {estimate.monte_carlo_events} events",
+    }
+
+
+def _column(summary: Mapping[str, np.ndarray], field: str) -> list[float]:
+    return np.asarray(summary[field], np.float64).reshape(-1).tolist()
+
+
+def _n_eff(
+    fisher: Mapping[str, Any], std: np.ndarray, std_stderr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """1/(I₁ s²) and its standard error (relative: SE(I)/I ⊕ 2 SE(s)/s)."""
+    std, std_stderr = np.asarray(std), np.asarray(std_stderr)
+    value = 1.0 / (fisher["value"] * std**2)
+    relative = np.hypot(fisher["stderr"] / fisher["value"], 2 * std_stderr / std)
+    return value, value * relative
+
+
+def _finite_or_none(values: Any) -> Any:
+    """Lists with NaN (no successful fit at all) replaced by None, for JSON."""
+    array = np.asarray(values, np.float64)
+    if array.ndim == 0:
+        return float(array) if np.isfinite(array) else None
+    return [_finite_or_none(v) for v in array]
+
+
+def run_ensemble(
+    config: EnsembleConfig,
+    *,
+    progress: bool = True,
+    engine_options: Mapping[str, Any] | None = None,
+) -> EnsembleResult:
+    """Run the ensemble study (see the module docstring).
+
+    ``engine_options`` are passed as keyword arguments to the engine's
+    ``run_pseudo_experiments`` (e.g. ``chunk_size``; results do not depend on it).
+
+    The payload (``ensemble.json`` besides ``config``), lists aligned with ``n_gen``
+    and, where per estimator, dicts ``{"mle": [...], "sample_mean": [...]}``:
+    ``estimate_mean``, ``estimate_mean_stderr``, ``estimate_std``,
+    ``estimate_std_stderr`` (generated events); ``truth_mean``, ``truth_std``,
+    ``truth_std_stderr`` (n_gen true events); ``training_floor`` (the estimates on
+    the training samples: std and std_stderr at n_train); ``excess_variance`` and its
+    ``_stderr``; ``fisher_per_event``; ``n_eff``, ``n_eff_stderr``, ``n_eff_ratio``
+    (N_eff / n_train), ``n_eff_ratio_stderr``, ``n_eff_truth`` (N_eff of n_gen true
+    events: ≈ n_gen for an efficient MLE), ``n_eff_train``; ``failures`` (members
+    whose estimate failed, per estimator and n_gen); ``training`` (loss curves,
+    final losses, fit failures); ``runtime``.
+    """
+    start = time.perf_counter()
+    engine_options = dict(engine_options or {})
+    root = jax.random.key(config.seed)
+    engine_key = jax.random.fold_in(root, 0)
+    fisher_key = jax.random.fold_in(root, 1)
+    spec = config.spec
+
+    event = jax.eval_shape(
+        lambda k: spec.model.sample(k, config.theta, 1), jax.random.key(0)
+    )
+    estimators = _estimators(config, scalar_events=event.ndim == 1)
+    member = _member_function(config, estimators, engine_key)
+    events = config.n_train + 2 * sum(config.n_gen)
+    engine = run_pseudo_experiments(
+        member,
+        engine_key,
+        config.ensemble_size,
+        events_per_pseudo_experiment=events,
+        progress=progress,
+        description=(
+            f"ensemble {config.surrogate_label} on {config.model_label} "
+            f"(n_train {config.n_train}, seed {config.seed})"
+        ),
+        **engine_options,
+    )
+    out = engine.outputs
+    fisher = _per_event_fisher(config, fisher_key)
+
+    payload: dict[str, Any] = {"n_gen": list(config.n_gen)}
+    fields = {
+        "estimate_mean": ("gen", "mean"),
+        "estimate_mean_stderr": ("gen", "mean_stderr"),
+        "estimate_std": ("gen", "std"),
+        "estimate_std_stderr": ("gen", "std_stderr"),
+        "truth_mean": ("truth", "mean"),
+        "truth_std": ("truth", "std"),
+        "truth_std_stderr": ("truth", "std_stderr"),
+    }
+    for key, (source, field) in fields.items():
+        payload[key] = {
+            name: _finite_or_none(_column(out[f"{source}/{name}"], field))
+            for name in estimators
+        }
+    payload["training_floor"] = {
+        name: {
+            "n_train": config.n_train,
+            "mean": float(out[f"train/{name}"]["mean"][0]),
+            "std": float(out[f"train/{name}"]["std"][0]),
+            "std_stderr": float(out[f"train/{name}"]["std_stderr"][0]),
+        }
+        for name in estimators
+    }
+    excess, excess_stderr = {}, {}
+    for name in estimators:
+        gen, truth = out[f"gen/{name}"], out[f"truth/{name}"]
+        train = out[f"train/{name}"]
+        s_gen, e_gen = gen["std"][:, 0], gen["std_stderr"][:, 0]
+        s_truth, e_truth = truth["std"][:, 0], truth["std_stderr"][:, 0]
+        s_train, e_train = train["std"][0], train["std_stderr"][0]
+        excess[name] = _finite_or_none(s_gen**2 - s_train**2 - s_truth**2)
+        excess_stderr[name] = _finite_or_none(
+            np.sqrt(
+                (2 * s_gen * e_gen) ** 2
+                + (2 * s_train * e_train) ** 2
+                + (2 * s_truth * e_truth) ** 2
+            )
+        )
+    payload["excess_variance"] = excess
+    payload["excess_variance_stderr"] = excess_stderr
+    payload["fisher_per_event"] = {
+        **fisher,
+        "parameter": spec.target,
+        "convention": (
+            "per-event Fisher information E[(d log p / d theta)^2] about the target, "
+            "the other parameters fixed at their true values"
+        ),
+    }
+    gen_mle, truth_mle, train_mle = out["gen/mle"], out["truth/mle"], out["train/mle"]
+    n_eff, n_eff_stderr = _n_eff(
+        fisher, gen_mle["std"][:, 0], gen_mle["std_stderr"][:, 0]
+    )
+    truth_eff, truth_eff_stderr = _n_eff(
+        fisher, truth_mle["std"][:, 0], truth_mle["std_stderr"][:, 0]
+    )
+    train_eff, train_eff_stderr = _n_eff(
+        fisher, train_mle["std"][0], train_mle["std_stderr"][0]
+    )
+    payload["n_eff"] = _finite_or_none(n_eff)
+    payload["n_eff_stderr"] = _finite_or_none(n_eff_stderr)
+    payload["n_eff_ratio"] = _finite_or_none(n_eff / config.n_train)
+    payload["n_eff_ratio_stderr"] = _finite_or_none(n_eff_stderr / config.n_train)
+    payload["n_eff_truth"] = _finite_or_none(truth_eff)
+    payload["n_eff_truth_stderr"] = _finite_or_none(truth_eff_stderr)
+    payload["n_eff_train"] = {
+        "value": _finite_or_none(train_eff),
+        "stderr": _finite_or_none(train_eff_stderr),
+    }
+    payload["failures"] = {
+        "generated": {
+            name: np.asarray(out[f"gen/{name}"]["failures"][:, 0]).tolist()
+            for name in estimators
+        },
+        "truth": {
+            name: np.asarray(out[f"truth/{name}"]["failures"][:, 0]).tolist()
+            for name in estimators
+        },
+        "train": {
+            name: int(out[f"train/{name}"]["failures"][0]) for name in estimators
+        },
+    }
+    payload["training"] = _training_summary(config, out)
+    stats = engine.stats
+    payload["runtime"] = {
+        "seconds": time.perf_counter() - start,
+        "engine_seconds": stats.seconds,
+        "compile_seconds": stats.compile_seconds,
+        "events": stats.events,
+        "chunk_size": stats.chunk_size,
+        "chunks": stats.chunks,
+        "backend": stats.backend,
+        "device_count": stats.device_count,
+        "jax_version": stats.jax_version,
+    }
+    return EnsembleResult(config, payload)
+
+
+def _training_summary(
+    config: EnsembleConfig, out: Mapping[str, Mapping[str, np.ndarray]]
+) -> dict[str, Any]:
+    """Fit failures, mean final losses (± standard error over members), the mean loss
+    curves and the full curves of the first ``config.curves`` members."""
+    summary: dict[str, Any] = {
+        "fit_failures": int(out["fit"]["failures"][0]),
+        "members": config.ensemble_size,
+        "final_losses": {},
+        "mean_curves": {},
+        "curves": {},
+        "curve_members": list(range(config.curves)),
+    }
+    names = [k.split("/", 1)[1] for k in out if k.startswith("loss/")]
+    for name in names:
+        loss = out[f"loss/{name}"]
+        summary["final_losses"][name] = {
+            "mean": _finite_or_none(loss["mean"][-1]),
+            "stderr": _finite_or_none(loss["mean_stderr"][-1]),
+            "std": _finite_or_none(loss["std"][-1]),
+        }
+        summary["mean_curves"][name] = _finite_or_none(loss["mean"])
+        if f"curve/{name}" in out:
+            curve = out[f"curve/{name}"]
+            summary["curves"][name] = _finite_or_none(curve["mean"] * curve["count"])
+    return summary
+
+
+def floor_holds(
+    result: EnsembleResult, estimator: str = "mle", k_sigma: float = 3.0
+) -> list[bool]:
+    """Per n_gen: is the generated-data std at or above the training floor (the std
+    at n_train true events) within ``k_sigma`` combined standard errors?"""
+    payload = result.payload
+    floor = payload["training_floor"][estimator]
+    holds = []
+    for std, error in zip(
+        payload["estimate_std"][estimator],
+        payload["estimate_std_stderr"][estimator],
+        strict=True,
+    ):
+        margin = std - floor["std"]
+        holds.append(margin >= -k_sigma * math.hypot(error, floor["std_stderr"]))
+    return holds

@@ -1,0 +1,133 @@
+"""Bootstrap and KDE surrogates: bandwidth rules against their formulas and scipy,
+densities against scipy, sampling moments against closed forms, and the bootstrap's
+closed-form variance of the sample mean through the ensemble study."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxunc.studies.ensemble import EnsembleConfig, run_ensemble
+from jaxunc.surrogates import KDE, Bootstrap
+from jaxunc.surrogates.kde import bandwidth_factor
+
+K_SIGMA = 4.0
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("rule", ["scott", "silverman"])
+def test_kde_bandwidth_rule_matches_formula_and_scipy(x64, key, rule, d):
+    n = 57
+    shape = (n,) if d == 1 else (n, d)
+    data = jax.random.normal(key, shape, jnp.float64) * 2.0 + 1.0
+    params = KDE(rule=rule).fit(None, data)
+    formula = (
+        n ** (-1 / (d + 4)) if rule == "scott" else (n * (d + 2) / 4) ** (-1 / (d + 4))
+    )
+    assert float(params.factor) == pytest.approx(formula, rel=1e-14)
+    reference = stats.gaussian_kde(np.asarray(data).T, bw_method=rule)
+    assert reference.factor == pytest.approx(formula, rel=1e-14)
+    kernel = np.asarray(params.cholesky @ params.cholesky.T)
+    np.testing.assert_allclose(kernel, np.atleast_2d(reference.covariance), rtol=1e-12)
+    # In 1-D the kernel standard deviation is the factor times the sample std.
+    if d == 1:
+        assert math.sqrt(kernel[0, 0]) == pytest.approx(
+            formula * float(jnp.std(data, ddof=1)), rel=1e-12
+        )
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_kde_log_prob_matches_scipy(x64, key, d):
+    data_key, x_key = jax.random.split(key)
+    shape = (40,) if d == 1 else (40, d)
+    data = jax.random.normal(data_key, shape, jnp.float64)
+    x = 1.5 * jax.random.normal(x_key, (25,) if d == 1 else (25, d), jnp.float64)
+    kde = KDE(bandwidth=0.4)
+    ours = np.asarray(kde.log_prob(x, kde.fit(None, data)))
+    reference = stats.gaussian_kde(np.asarray(data).T, bw_method=0.4)
+    np.testing.assert_allclose(ours, reference.logpdf(np.asarray(x).T), rtol=1e-12)
+
+
+def test_kde_sample_moments(x64, key):
+    """Generated events have mean x̄ and variance s_n² + h² s² (s_n: ddof 0)."""
+    data_key, sample_key = jax.random.split(key)
+    data = jax.random.normal(data_key, (30,), jnp.float64)
+    kde = KDE()
+    params = kde.fit(None, data)
+    n = 400_000
+    x = np.asarray(kde.sample(sample_key, params, n))
+    s2 = float(jnp.var(data, ddof=1))
+    variance = float(jnp.var(data)) + float(params.factor) ** 2 * s2
+    assert abs(x.mean() - float(jnp.mean(data))) < K_SIGMA * math.sqrt(variance / n)
+    # Var of the sample variance of (nearly Gaussian) events: ≈ 2σ⁴/n, slack for
+    # the excess kurtosis of the mixture: use the measured fourth moment.
+    fourth = np.mean((x - x.mean()) ** 4)
+    assert abs(x.var() - variance) < K_SIGMA * math.sqrt((fourth - variance**2) / n)
+
+
+def test_kde_vmaps_and_reports_bad_inputs(key):
+    data = jax.random.normal(key, (4, 20))
+    params = jax.vmap(KDE().fit, in_axes=(None, 0))(None, data)
+    assert params.cholesky.shape == (4, 1, 1)
+    with pytest.raises(ValueError, match="rule"):
+        KDE(rule="gauss")
+    with pytest.raises(ValueError, match="bandwidth"):
+        KDE(bandwidth=-1.0)
+    with pytest.raises(ValueError, match="bandwidth"):
+        KDE(bandwidth=float("nan"))
+    with pytest.raises(ValueError, match="n_train >= 2"):
+        KDE().fit(None, jnp.ones((1,)))
+    with pytest.raises(ValueError, match="rule"):
+        bandwidth_factor("other", 10, 1)
+    assert not bool(KDE().fit_converged(KDE().fit(None, jnp.ones((5,)))))
+
+
+def test_bootstrap_draws_training_events_uniformly(key):
+    data = jnp.arange(10, dtype=jnp.float32) * 1.5
+    bootstrap = Bootstrap()
+    params = bootstrap.fit(None, data)
+    n = 100_000
+    x = np.asarray(bootstrap.sample(key, params, n))
+    values, counts = np.unique(x, return_counts=True)
+    np.testing.assert_array_equal(values, np.asarray(data))
+    p = 1 / 10
+    assert np.all(np.abs(counts - n * p) < K_SIGMA * math.sqrt(n * p * (1 - p)))
+    vectors = jnp.arange(12.0).reshape(6, 2)
+    drawn = np.asarray(bootstrap.sample(key, bootstrap.fit(None, vectors), 50))
+    assert all(
+        any(np.array_equal(row, v) for v in np.asarray(vectors)) for row in drawn
+    )
+    with pytest.raises(ValueError, match="n_train"):
+        bootstrap.fit(None, jnp.zeros((0,)))
+
+
+def test_bootstrap_sample_mean_variance_closed_form(x64):
+    """Var(x̄_gen) = σ²/n_train + E[s_n²]/n_gen = σ²/n_train (1 + (n_train-1)/n_gen):
+    the training mean's spread plus the resampling spread (E[s_n²] = σ²(n-1)/n)."""
+    n_train, n_gen = 20, (4, 4000)
+    config = EnsembleConfig(
+        model="gaussian",
+        surrogate="bootstrap",
+        ensemble_size=1024,
+        n_train=n_train,
+        n_gen=n_gen,
+        precision="float64",
+        seed=3,
+    )
+    payload = run_ensemble(config, progress=False).payload
+    sigma = config.spec.theta["sigma"]
+    for i, n in enumerate(n_gen):
+        predicted = sigma**2 / n_train * (1 + (n_train - 1) / n)
+        std = payload["estimate_std"]["sample_mean"][i]
+        error = 2 * std * payload["estimate_std_stderr"]["sample_mean"][i]
+        assert abs(std**2 - predicted) < K_SIGMA * error, (n, std**2, predicted)
+    # The truth reference at n_gen: σ²/n_gen.
+    for i, n in enumerate(n_gen):
+        std = payload["truth_std"]["sample_mean"][i]
+        error = 2 * std * payload["truth_std_stderr"]["sample_mean"][i]
+        assert abs(std**2 - sigma**2 / n) < K_SIGMA * error
