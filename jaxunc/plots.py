@@ -36,7 +36,6 @@ __all__ = [
     "figure_validate_amplification",
     "figure_validate_histograms",
     "figure_validate_p_values",
-
     "save_ensemble_figures",
     "save_fisher_figures",
     "save_toy_figures",
@@ -981,6 +980,81 @@ def figure_validate_p_values(result: Any) -> Figure:
         f"{config['surrogate_label']} trained on {config['n_train']} "
         f"{config['model_label']} events: robustness horizon",
         fontsize=10,
+    )
+    return figure
+
+
+def figure_validate_amplification(result: Any) -> Figure:
+    """Amplification N_equiv/n_train against the number of quantiles (one curve per
+    N_gen) and against N_gen (one curve per number of quantiles)."""
+    payload = _validate_payload(result)
+    data = payload["amplification"]
+    q = np.asarray(data["n_quantiles"], np.float64)
+    n_gen = np.asarray(data["n_gen"], np.float64)
+    factor = np.asarray(data["factor"], np.float64)
+    error = np.asarray(data["factor_stderr"], np.float64)
+    n_train = payload["config"]["n_train"]
+    figure = _new_figure(10, 4)
+    left, right = figure.subplots(1, 2)
+    colors = _colors(max(len(n_gen), len(q)))
+    for i, n in enumerate(n_gen):
+        left.errorbar(
+            q,
+            factor[i],
+            yerr=error[i],
+            fmt="o-",
+            color=colors[i],
+            label=f"$N_\\mathrm{{gen}}$ = {int(n):,}",
+        )
+        left.plot(q, n / n_train * np.ones_like(q), ls=":", color=colors[i], lw=1)
+    for j, quantiles in enumerate(q):
+        right.errorbar(
+            n_gen,
+            factor[:, j],
+            yerr=error[:, j],
+            fmt="o-",
+            color=colors[j],
+            label=f"{int(quantiles)} quantiles",
+        )
+    right.plot(
+        n_gen,
+        n_gen / n_train,
+        "k:",
+        lw=1,
+        label="$N_\\mathrm{gen}/n_\\mathrm{train}$ (true events)",
+    )
+    left.set_xlabel("number of quantile bins $N_q$")
+    right.set_xlabel("$N_\\mathrm{gen}$ (generated events)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylabel("amplification $N_\\mathrm{equiv}/n_\\mathrm{train}$")
+        ax.axhline(1, color="0.5", lw=1)
+        ax.legend(fontsize=7)
+    left.set_title("dotted: the same number of true events", fontsize=8)
+    figure.suptitle(
+        "Quantile-MSE amplification factor (GANplify): it depends on the binning",
+        fontsize=10,
+    )
+    return figure
+
+
+VALIDATE_FIGURE_FILES = {
+    "validate_histograms.png": figure_validate_histograms,
+    "validate_p_values.png": figure_validate_p_values,
+    "validate_amplification.png": figure_validate_amplification,
+}
+
+
+def save_validate_figures(result: Any, folder: Path) -> list[Path]:
+    """Write the validation study's three figures into ``folder`` (ValueError before
+    writing anything when the study ran without figure data)."""
+    if getattr(result, "figures", None) is None:
+        raise ValueError(
+            "the result has no histogram data: the study was run with figures=False"
+        )
+    return _save_figures(VALIDATE_FIGURE_FILES, result, folder)
+
 
 # ------------------------------------------------------------ the ensemble study
 
@@ -1085,77 +1159,6 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     )
     return figure
 
-
-def figure_validate_amplification(result: Any) -> Figure:
-    """Amplification N_equiv/n_train against the number of quantiles (one curve per
-    N_gen) and against N_gen (one curve per number of quantiles)."""
-    payload = _validate_payload(result)
-    data = payload["amplification"]
-    q = np.asarray(data["n_quantiles"], np.float64)
-    n_gen = np.asarray(data["n_gen"], np.float64)
-    factor = np.asarray(data["factor"], np.float64)
-    error = np.asarray(data["factor_stderr"], np.float64)
-    n_train = payload["config"]["n_train"]
-    figure = _new_figure(10, 4)
-    left, right = figure.subplots(1, 2)
-    colors = _colors(max(len(n_gen), len(q)))
-    for i, n in enumerate(n_gen):
-        left.errorbar(
-            q,
-            factor[i],
-            yerr=error[i],
-            fmt="o-",
-            color=colors[i],
-            label=f"$N_\\mathrm{{gen}}$ = {int(n):,}",
-        )
-        left.plot(q, n / n_train * np.ones_like(q), ls=":", color=colors[i], lw=1)
-    for j, quantiles in enumerate(q):
-        right.errorbar(
-            n_gen,
-            factor[:, j],
-            yerr=error[:, j],
-            fmt="o-",
-            color=colors[j],
-            label=f"{int(quantiles)} quantiles",
-        )
-    right.plot(
-        n_gen,
-        n_gen / n_train,
-        "k:",
-        lw=1,
-        label="$N_\\mathrm{gen}/n_\\mathrm{train}$ (true events)",
-    )
-    left.set_xlabel("number of quantile bins $N_q$")
-    right.set_xlabel("$N_\\mathrm{gen}$ (generated events)")
-    for ax in (left, right):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylabel("amplification $N_\\mathrm{equiv}/n_\\mathrm{train}$")
-        ax.axhline(1, color="0.5", lw=1)
-        ax.legend(fontsize=7)
-    left.set_title("dotted: the same number of true events", fontsize=8)
-    figure.suptitle(
-        "Quantile-MSE amplification factor (GANplify): it depends on the binning",
-        fontsize=10,
-    )
-    return figure
-
-
-VALIDATE_FIGURE_FILES = {
-    "validate_histograms.png": figure_validate_histograms,
-    "validate_p_values.png": figure_validate_p_values,
-    "validate_amplification.png": figure_validate_amplification,
-}
-
-
-def save_validate_figures(result: Any, folder: Path) -> list[Path]:
-    """Write the validation study's three figures into ``folder`` (ValueError before
-    writing anything when the study ran without figure data)."""
-    if getattr(result, "figures", None) is None:
-        raise ValueError(
-            "the result has no histogram data: the study was run with figures=False"
-        )
-    return _save_figures(VALIDATE_FIGURE_FILES, result, folder)
 
 def save_ensemble_figures(result: Any, folder: Path) -> list[Path]:
     """Write the ensemble figure as a PNG into ``folder``; return its path."""

@@ -43,6 +43,16 @@ COMMANDS: dict[str, list[str]] = {
         "10",
         "--no-plots",
     ],
+    "ensemble": [
+        "ensemble",
+        "--surrogate",
+        "bootstrap",
+        "--ensemble-size",
+        "4",
+        "--n-gen",
+        "10",
+        "--no-plots",
+    ],
     "merge": ["merge", "PART"],
 }
 
@@ -73,6 +83,7 @@ BAD_VALUES: dict[str, list[tuple[str, str]]] = {
     "--range": [("5:2", "START < STOP"), ("a:b", "START:STOP"), ("3", "START:STOP")],
     "--num-processes": [("0", "positive")],
     "--surrogate": [("vae", "invalid choice")],
+    "--ensemble-size": [("0", "positive"), ("1", ">= 2")],
     "--n-required": [("10,,x", "comma-separated"), ("0", "positive")],
     "--bins": [("1", ">= 2"), ("0", "positive")],
     "--binning": [("log", "invalid choice")],

@@ -6,6 +6,7 @@ from jaxunc.studies.amplification import (
     contrived_amplification,
     partial_pipeline,
 )
+from jaxunc.studies.ensemble import EnsembleConfig, EnsembleResult, run_ensemble
 from jaxunc.studies.fisher import FisherConfig, FisherResult, run_fisher
 from jaxunc.studies.toy import ToyConfig, ToyResult, run_toy
 from jaxunc.studies.validate import (
@@ -17,6 +18,8 @@ from jaxunc.studies.validate import (
 
 __all__ = [
     "ContrivedConfig",
+    "EnsembleConfig",
+    "EnsembleResult",
     "FisherConfig",
     "FisherResult",
     "PartialPipelineConfig",
@@ -26,6 +29,7 @@ __all__ = [
     "ValidateResult",
     "contrived_amplification",
     "partial_pipeline",
+    "run_ensemble",
     "run_fisher",
     "run_toy",
     "run_validate",
