@@ -562,6 +562,10 @@ def _function_fingerprint(closed: Any) -> str:
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", str(closed.jaxpr))
     digest = hashlib.sha256(text.encode())
     for const in closed.consts:
+        if jax.dtypes.issubdtype(getattr(const, "dtype", None), jax.dtypes.prng_key):
+            text_dtype = str(const.dtype)  # a typed key: hash its implementation too
+            digest.update(text_dtype.encode())
+            const = jax.random.key_data(const)
         array = np.asarray(const)
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(array.tobytes())

@@ -206,7 +206,8 @@ def test_reproduce_runs_the_fisher_defaults(real_run, tmp_path, monkeypatch, cap
         jaxunc.cli, "_run_toy", lambda *args, **kwargs: toy_calls.append(args)
     )
     calls = replay(monkeypatch, result, expected_config=fisher_study.FisherConfig())
-    assert run_cli("reproduce", "--quiet", "--out", str(tmp_path)) == 0
+    argv = ("reproduce", "--only", "toy,fisher", "--quiet", "--out", str(tmp_path))
+    assert run_cli(*argv) == 0
     assert len(toy_calls) == 1 and len(calls) == 1
     assert toy_calls[0][1] == tmp_path / "toy"
     fisher_out = tmp_path / "fisher"
