@@ -3,7 +3,6 @@ written)."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -150,34 +149,19 @@ def test_progress_bar_is_quiet_when_not_a_terminal(tmp_path):
     assert "events/s" in process.stdout  # the summary table still prints
 
 
-def test_reproduce_runs_the_paper_defaults(tmp_path):
-    """The README's first Quick-start command (the installed part aside), for the
-    paper's own studies at their defaults; the ensembles and validations it also runs
-    are checked at reduced size below and by their own tests."""
-    assert (
-        run_cli("reproduce", "--only", "toy,fisher", "--quiet", "--out", str(tmp_path))
-        == 0
-    )
+def test_reproduce_runs_the_paper_toy_defaults(tmp_path):
+    """The README's first Quick-start command (the installed part aside), for the toy
+    of Appendix A at its defaults; tests/test_reproduce_fisher.py runs the §3.2
+    study's defaults (a file of its own so the two run in parallel), and the
+    ensembles and validations are checked at reduced size below."""
+    assert run_cli("reproduce", "--only", "toy", "--quiet", "--out", str(tmp_path)) == 0
     toy = tmp_path / "toy"
     assert {p.name for p in toy.iterdir()} == {"summary.json", *TOY_FIGURES}
     summary = json.loads((toy / "summary.json").read_text())
     assert summary["config"]["pseudo_experiments"] == 100_000
     assert summary["n_gen"] == [30, 100, 300, 1000]
     assert sum(summary["surrogate"]["failures"]) == 0
-    fisher = json.loads((tmp_path / "fisher" / "fisher.json").read_text())
-    assert (tmp_path / "fisher" / "fisher_vs_ngen.png").exists()
-    # The paper's §3.2 claim on the default run: I_gen ≤ I_train within errors for
-    # every n_gen, and I_gen approaches I_train from below as n_gen grows.
-    assert fisher["n_gen"] == [10, 100, 1000, 10000, 100000]
-    assert all(fisher["holds"])
-    ratios = [r[0] for r in fisher["ratio_to_train"]]
-    errors = [e[0] for e in fisher["ratio_to_train_stderr"]]
-    assert all(r < 1 + 3 * e for r, e in zip(ratios, errors, strict=True))
-    assert ratios[0] < 0.2 and ratios[-1] > 1 - 3 * errors[-1]
-    increases = [b - a for a, b in itertools.pairwise(ratios)]
-    steps = [3 * (ea**2 + eb**2) ** 0.5 for ea, eb in itertools.pairwise(errors)]
-    assert all(d > -s for d, s in zip(increases, steps, strict=True))
-    assert all(fisher["kl"]["holds"]) and all(fisher["mi"]["holds"])
+    assert not (tmp_path / "fisher").exists()
 
 
 def test_reproduce_runs_every_study(tmp_path, monkeypatch, capsys):
