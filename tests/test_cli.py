@@ -151,7 +151,7 @@ def test_progress_bar_is_quiet_when_not_a_terminal(tmp_path):
 
 def test_reproduce_runs_the_paper_toy_defaults(tmp_path):
     """The README's first Quick-start command (the installed part aside), for the toy
-    of Appendix A at its defaults; tests/test_reproduce_fisher.py runs the §3.2
+    of Appendix A at its defaults; tests/test_cli_reproduce_fisher.py runs the §3.2
     study's defaults (a file of its own so the two run in parallel), and the
     ensembles and validations are checked at reduced size below."""
     assert run_cli("reproduce", "--only", "toy", "--quiet", "--out", str(tmp_path)) == 0
