@@ -112,6 +112,63 @@ def _tree_sum(sums: jax.Array) -> jax.Array:
     return sums[0]
 
 
+def _event_sum(values: jax.Array) -> jax.Array:
+    """Blocked pairwise sum of per-event ``values`` ``(..., n)`` over the last axis,
+    with the depth bound of ``pairwise_sum``: whole blocks of ``BLOCK`` events are
+    summed, the remainder (fewer than ``BLOCK`` events) is one more block, and the
+    block sums go through a balanced binary tree.  Nothing is padded or masked, so
+    no per-event work is done for events that are not there."""
+    n = values.shape[-1]
+    whole = n // BLOCK * BLOCK
+    if whole == 0:
+        return values.sum(axis=-1)
+    sums = values[..., :whole].reshape(*values.shape[:-1], whole // BLOCK, BLOCK)
+    sums = sums.sum(axis=-1)
+    if whole != n:
+        tail = values[..., whole:].sum(axis=-1)
+        sums = jnp.concatenate([sums, tail[..., None]], axis=-1)
+    return _tree_sum(jnp.moveaxis(sums, -1, 0))
+
+
+SMALL_SYSTEM = 8
+"""Most free parameters whose Newton system is solved by an unrolled Cholesky
+factorisation (elementwise work that XLA fuses and vectorises across
+pseudo-experiments; a batched LAPACK call costs more than the arithmetic for such
+small systems); larger systems use ``jnp.linalg.cholesky``."""
+
+
+def _cholesky_solve(
+    matrix: jax.Array, vector: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """``(matrix⁻¹ · vector, positive_definite)`` for a symmetric ``(d, d)``
+    ``matrix`` and ``(d,)`` ``vector``, by the Cholesky factor; the solution is
+    meaningless (never raised on) when ``positive_definite`` (bool[]) is False."""
+    d = matrix.shape[0]
+    if d > SMALL_SYSTEM:
+        # A Cholesky factor exists (is finite) only for a positive-definite matrix.
+        factor = jnp.linalg.cholesky(matrix)
+        solution = jax.scipy.linalg.cho_solve((factor, True), vector)
+        return solution, jnp.all(jnp.isfinite(factor))
+    positive_definite = jnp.all(jnp.isfinite(matrix))
+    factor: list[list[Any]] = [[None] * d for _ in range(d)]
+    for j in range(d):
+        pivot = matrix[j, j] - sum((factor[j][k] ** 2 for k in range(j)), 0.0)
+        positive_definite &= pivot > 0
+        factor[j][j] = jnp.sqrt(jnp.where(pivot > 0, pivot, 1.0))
+        for i in range(j + 1, d):
+            inner = sum((factor[i][k] * factor[j][k] for k in range(j)), 0.0)
+            factor[i][j] = (matrix[i, j] - inner) / factor[j][j]
+    forward: list[Any] = [None] * d
+    for i in range(d):
+        inner = sum((factor[i][k] * forward[k] for k in range(i)), 0.0)
+        forward[i] = (vector[i] - inner) / factor[i][i]
+    solution: list[Any] = [None] * d
+    for i in reversed(range(d)):
+        inner = sum((factor[k][i] * solution[k] for k in range(i + 1, d)), 0.0)
+        solution[i] = (forward[i] - inner) / factor[i][i]
+    return jnp.stack(solution), positive_definite
+
+
 def maximum_likelihood_fit(
     model: Any,
     x: jax.Array,
@@ -128,11 +185,14 @@ def maximum_likelihood_fit(
     fitted, the others stay fixed.  Newton runs in the model's unconstrained space
     (``to_unconstrained``/``from_unconstrained`` when the model has them).  Each
     iteration makes one pass over the events, giving -log L, its gradient and its
-    Hessian at a trial point together (forward-mode derivatives of the per-event
-    log p, summed pairwise); a full Newton step whose -log L does not increase is
-    accepted without a separate check, otherwise the step is halved (at most 30
-    halvings); a non-positive-definite Hessian (no Cholesky factor) falls back to a
-    gradient step.
+    Hessian at a trial point together (forward-over-forward derivatives of the
+    per-event log p, the d(d+1)/2 distinct second derivatives only, summed
+    pairwise); the first pass evaluates the start.  A full Newton step whose -log L
+    does not increase is accepted without a separate check, otherwise the step is
+    halved (at most 30 halvings); a non-positive-definite Hessian (no Cholesky
+    factor) falls back to a gradient step; a start where -log L is NaN stops at once.
+    The Newton system is solved by an unrolled Cholesky factorisation for up to
+    ``SMALL_SYSTEM`` free parameters (LAPACK beyond).
     Converged when the Newton decrement g·H⁻¹·g/2 (the expected drop of -log L, in
     units of log-likelihood, summed over events) is below ``tolerance`` (default
     10 × machine epsilon of ``x.dtype``).
@@ -154,52 +214,41 @@ def maximum_likelihood_fit(
     def theta_of(u: jax.Array) -> dict:
         return from_u({**fixed, **unravel(u)})
 
-    # The events are padded once, before the loop, to whole blocks of the pairwise
-    # sum (with copies of the first event, so log p stays finite for any model;
-    # they are masked out of every sum).
-    n = x.shape[0]
-    padded = -(-n // BLOCK) * BLOCK
-    if padded != n:
-        x = jnp.concatenate([x, jnp.repeat(x[:1], padded - n, axis=0)])
-    real_event = jnp.arange(padded) < n
     d = u0.shape[0]
     basis = jnp.eye(d, dtype=dtype)
-
-    def event_sum(values: jax.Array) -> jax.Array:
-        """Pairwise sum (as ``pairwise_sum``) of per-event ``values`` (..., padded)
-        over the real events: blocks of ``BLOCK``, then a binary tree."""
-        values = jnp.where(real_event, values, 0)
-        blocks = values.reshape(*values.shape[:-1], padded // BLOCK, BLOCK)
-        return _tree_sum(jnp.moveaxis(blocks.sum(axis=-1), -1, 0))
+    # Second derivatives are symmetric: only the d(d+1)/2 pairs i <= j are computed,
+    # the d diagonal pairs first (their first derivatives are the gradient: a
+    # leading slice, which XLA fuses, where a gather would be a copy).
+    rows, cols = np.triu_indices(d)
+    order = np.argsort(rows != cols, kind="stable")
+    rows, cols = rows[order], cols[order]
 
     def log_prob(u: jax.Array) -> jax.Array:
         return model.log_prob(x, theta_of(u))
 
-    def with_gradient(u: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Per-event log p (padded,) and its gradient, parameter-major (d, padded)."""
-        return jax.vmap(lambda e: jax.jvp(log_prob, (u,), (e,)), out_axes=(None, 0))(
-            basis
-        )
-
     def derivatives(u: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """-log L, its gradient (d,) and Hessian (d, d) at ``u`` in one pass over
         the events: per-event log p and its first and second derivatives by
-        forward over forward mode (d is small; XLA fuses the d + d² tangents into
-        elementwise work over the events), each summed pairwise."""
-        (log_p, gradient), (_, hessian) = jax.vmap(
-            lambda e: jax.jvp(with_gradient, (u,), (e,)),
-            out_axes=((None, None), (0, 0)),
-        )(basis)
-        hessian = -event_sum(hessian)
-        return -event_sum(log_p), -event_sum(gradient), 0.5 * (hessian + hessian.T)
+        forward over forward mode, one tangent pair (e_i, e_j) per i <= j (d is
+        small; XLA fuses the tangents into elementwise work over the events), each
+        summed pairwise (``_event_sum``)."""
+
+        def along(e_i: jax.Array, e_j: jax.Array):
+            # ((log p, ∂_j log p), (∂_i log p, ∂_i ∂_j log p)), each (n,)
+            return jax.jvp(lambda v: jax.jvp(log_prob, (v,), (e_j,)), (u,), (e_i,))
+
+        (log_p, first), (_, second) = jax.vmap(along, out_axes=((None, 0), (0, 0)))(
+            basis[rows], basis[cols]
+        )
+        upper = -_event_sum(second)
+        hessian = jnp.zeros((d, d), dtype).at[rows, cols].set(upper)
+        hessian = hessian.at[cols, rows].set(upper)
+        return -_event_sum(log_p), -_event_sum(first[:d]), hessian
 
     def newton_direction(
         gradient: jax.Array, hessian: jax.Array
     ) -> tuple[jax.Array, jax.Array]:
-        # A Cholesky factor exists (is finite) only for a positive-definite Hessian.
-        factor = jnp.linalg.cholesky(hessian)
-        positive_definite = jnp.all(jnp.isfinite(factor))
-        direction = jax.scipy.linalg.cho_solve((factor, True), gradient)
+        direction, positive_definite = _cholesky_solve(hessian, gradient)
         # g·H⁻¹·g ≥ 0 for a positive-definite H; abs() drops rounding noise at g ≈ 0.
         decrement = 0.5 * jnp.abs(jnp.dot(gradient, direction))
         usable = positive_definite & jnp.all(jnp.isfinite(direction))
@@ -212,7 +261,10 @@ def maximum_likelihood_fit(
     # derivatives at the trial point u - step·direction.  If -log L did not
     # increase (up to rounding slack) the trial point is accepted and its
     # derivatives give the next Newton direction; otherwise the step is halved
-    # (at most 30 times per Newton step, then the fit stops as stalled).
+    # (at most 30 times per Newton step, then the fit stops as stalled).  The first
+    # iteration evaluates the start (direction 0, value +inf, iteration -1), so the
+    # events are read inside the loop only: XLA then materialises them once instead
+    # of fusing whatever produced them (e.g. a sampler) into a separate first pass.
     def keep_going(state):
         _, _, _, decrement, _, _, iteration, stalled = state
         return (decrement > tolerance) & (iteration < max_iterations) & ~stalled
@@ -224,7 +276,8 @@ def maximum_likelihood_fit(
         accepted = candidate_value <= value + 4 * eps * jnp.abs(value)
         new_direction, new_decrement = newton_direction(gradient, hessian)
         one = jnp.ones_like(step)
-        stalled = ~accepted & (halvings >= 30)
+        # A start where -log L is NaN stops at once; otherwise after 30 halvings.
+        stalled = ~accepted & ((halvings >= 30) | (iteration < 0))
         return (
             jnp.where(accepted, candidate, u),
             jnp.where(accepted, candidate_value, value),
@@ -236,16 +289,14 @@ def maximum_likelihood_fit(
             stalled,
         )
 
-    value0, gradient0, hessian0 = derivatives(u0)
-    direction0, decrement0 = newton_direction(gradient0, hessian0)
     start = (
         u0,
-        value0,
-        direction0,
-        decrement0,
+        jnp.asarray(jnp.inf, dtype),
+        jnp.zeros_like(u0),
+        jnp.asarray(jnp.inf, dtype),
         jnp.asarray(1.0, dtype),
         jnp.int32(0),
-        jnp.int32(0),
+        jnp.int32(-1),
         jnp.bool_(False),
     )
     u, value, _, decrement, _, _, iterations, _ = lax.while_loop(
