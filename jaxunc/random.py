@@ -12,9 +12,11 @@ CPU; neutral on GPU where JAX already unrolls).
 Contract: for a Threefry key (the JAX default) and ``jax_threefry_partitionable``
 enabled (the default since JAX 0.5), ``jaxunc.random.normal(key, shape, dtype)`` returns
 exactly ``jax.random.normal(key, shape, dtype)``, bit for bit; the same for ``bits``,
-``uniform`` and ``exponential``.  Tests check this.  Any other key implementation,
-a 64-bit dtype, or the legacy non-partitionable mode falls back to ``jax.random``
-itself, so the contract holds everywhere and only the speed differs.
+``uniform``, ``exponential``, ``split`` and ``fold_in`` (the last two matter inside
+long ``lax.scan`` loops such as surrogate training, where every step derives keys).
+Tests check this.  Any other key implementation, a 64-bit dtype, or the legacy
+non-partitionable mode falls back to ``jax.random`` itself, so the contract holds
+everywhere and only the speed differs.
 
 Because every element is a pure function of (key, flat index), results are
 independent of how pseudo-experiments are batched by ``vmap``.
@@ -30,7 +32,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["bits", "exponential", "normal", "threefry2x32", "uniform"]
+__all__ = [
+    "bits",
+    "exponential",
+    "fold_in",
+    "normal",
+    "split",
+    "threefry2x32",
+    "uniform",
+]
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _KEY_SCHEDULE_PARITY = np.uint32(0x1BD11BDA)
@@ -168,3 +178,35 @@ def exponential(key: jax.Array, shape=(), dtype=jnp.float32) -> jax.Array:
         return jax.random.exponential(key, shape, dtype)
     u = _uniform_from_bits(_bits32(key_data, shape), dtype, 0.0, 1.0)
     return lax.neg(lax.log1p(lax.neg(u)))
+
+
+def _wrap_like(key: jax.Array, word0: jax.Array, word1: jax.Array) -> jax.Array:
+    """Key words (..., 2) in the same form as ``key`` (typed or raw uint32)."""
+    data = jnp.stack([word0, word1], axis=-1)
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+    return data
+
+
+def fold_in(key: jax.Array, data) -> jax.Array:
+    """Same as ``jax.random.fold_in(key, data)`` (``data``: a uint32-valued
+    scalar)."""
+    key_data = _fast_path_key_data(key, (), jnp.float32)
+    if key_data is None:
+        return jax.random.fold_in(key, data)
+    if isinstance(data, int):
+        count = np.uint32(data)
+    else:
+        count = jnp.asarray(data).astype(np.uint32)
+    word0, word1 = threefry2x32(key_data[0], key_data[1], np.uint32(0), count)
+    return _wrap_like(key, word0, word1)
+
+
+def split(key: jax.Array, num: int = 2) -> jax.Array:
+    """Same as ``jax.random.split(key, num)`` (an int ``num``): (num,) keys."""
+    key_data = _fast_path_key_data(key, (num,), jnp.float32)
+    if key_data is None:
+        return jax.random.split(key, num)
+    high, low = _flat_counters((num,))
+    word0, word1 = threefry2x32(key_data[0], key_data[1], high, low)
+    return _wrap_like(key, word0, word1)

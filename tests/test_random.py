@@ -77,3 +77,44 @@ def test_float64_falls_back_to_jax(x64, key):
     ours = fast_random.normal(key, (50,), jnp.float64)
     assert ours.dtype == jnp.float64
     assert _same_bits(ours, jax.random.normal(key, (50,), jnp.float64))
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 + 5])
+def test_fold_in_and_split_bit_identical_to_jax(seed):
+    key = jax.random.key(seed)
+    for data in (0, 1, 999, 2**32 - 1):
+        assert np.array_equal(
+            jax.random.key_data(fast_random.fold_in(key, data)),
+            jax.random.key_data(jax.random.fold_in(key, data)),
+        )
+    for num in (1, 2, 3, 17):
+        assert np.array_equal(
+            jax.random.key_data(fast_random.split(key, num)),
+            jax.random.key_data(jax.random.split(key, num)),
+        )
+    raw = jax.random.PRNGKey(seed)
+    assert np.array_equal(fast_random.split(raw, 3), jax.random.split(raw, 3))
+    assert np.array_equal(fast_random.fold_in(raw, 5), jax.random.fold_in(raw, 5))
+
+
+def test_fold_in_and_split_under_vmap_and_traced_data(key):
+    keys = jax.random.split(key, 4)
+    index = jnp.arange(4, dtype=jnp.uint32)
+    fast = jax.jit(jax.vmap(fast_random.fold_in))(keys, index)
+    reference = jax.vmap(jax.random.fold_in)(keys, index)
+    assert np.array_equal(jax.random.key_data(fast), jax.random.key_data(reference))
+    fast = jax.jit(jax.vmap(lambda k: fast_random.split(k, 3)))(keys)
+    reference = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
+    assert np.array_equal(jax.random.key_data(fast), jax.random.key_data(reference))
+
+
+def test_fold_in_and_split_fall_back_for_other_implementations():
+    key = jax.random.key(3, impl="rbg")
+    assert np.array_equal(
+        jax.random.key_data(fast_random.split(key, 2)),
+        jax.random.key_data(jax.random.split(key, 2)),
+    )
+    assert np.array_equal(
+        jax.random.key_data(fast_random.fold_in(key, 4)),
+        jax.random.key_data(jax.random.fold_in(key, 4)),
+    )

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from jaxunc import random as fast_random
 from jaxunc.errors import InvalidArgument
 
 __all__ = [
@@ -143,7 +144,9 @@ def train(
 ) -> tuple[Any, dict[str, jax.Array]]:
     """Run ``steps`` calls of ``state, losses = step(state, key_i)`` as one scan.
 
-    Step i gets ``fold_in(key, i)``.  The losses of each block of ``record_every``
+    Step i gets ``fold_in(key, i)`` (``jaxunc.random.fold_in``: the same key as
+    ``jax.random.fold_in``, as straight-line code that XLA fuses, instead of a rolled
+    hash loop in every step).  The losses of each block of ``record_every``
     consecutive steps are averaged, so the returned curves have shape
     (steps // record_every,); ``steps`` must be a multiple of ``record_every``.
     """
@@ -152,7 +155,7 @@ def train(
     def block(state, block_index):
         def inner(state, offset):
             index = block_index * record_every + offset
-            return step(state, jax.random.fold_in(key, index))
+            return step(state, fast_random.fold_in(key, index))
 
         state, losses = lax.scan(inner, state, jnp.arange(record_every))
         return state, jax.tree_util.tree_map(lambda v: jnp.mean(v, axis=0), losses)
@@ -176,8 +179,15 @@ def apply_optimizer(
 
 def minibatch(key: jax.Array, data: jax.Array, batch_size: int) -> jax.Array:
     """``batch_size`` events drawn uniformly with replacement from ``data`` (n, d);
-    the whole sample, in order, when ``batch_size >= n``."""
+    the whole sample, in order, when ``batch_size >= n``.
+
+    Index = (32 random bits) mod n, from ``jaxunc.random.bits`` (fused, unlike
+    ``jax.random.randint``'s hash loops); the modulo favours the first 2^32 mod n
+    indices by a relative 1/floor(2^32 / n) (5e-8 for n = 200), far below the
+    sampling noise of any minibatch.
+    """
     n = data.shape[0]
     if batch_size >= n:
         return data
-    return data[jax.random.randint(key, (batch_size,), 0, n)]
+    index = fast_random.bits(key, (batch_size,)) % jnp.uint32(n)
+    return data[index]

@@ -174,7 +174,7 @@ class GAN:
     def _step(self, state, key, *, data, batch, optimizer):
         generator, discriminator, g_opt, d_opt, average = state
         dtype = data.dtype
-        batch_key, noise_key, noise_key_2 = jax.random.split(key, 3)
+        batch_key, noise_key, noise_key_2 = fast_random.split(key, 3)
         real = _nn.minibatch(batch_key, data, batch)
 
         def logits(d_params, x):
@@ -191,7 +191,7 @@ class GAN:
             weight = jnp.asarray(0.5 * self.r1_weight, dtype)
             return cross_entropy + weight * penalty, cross_entropy
 
-        noise = jax.random.normal(noise_key, (batch, self.noise_dim), dtype)
+        noise = fast_random.normal(noise_key, (batch, self.noise_dim), dtype)
         fake = _nn.mlp(generator, noise, _activation)
         grads, d_value = jax.grad(d_loss, has_aux=True)(discriminator, fake)
         discriminator, d_opt = _nn.apply_optimizer(
@@ -199,7 +199,7 @@ class GAN:
         )
 
         def g_loss(g_params):
-            noise = jax.random.normal(noise_key_2, (batch, self.noise_dim), dtype)
+            noise = fast_random.normal(noise_key_2, (batch, self.noise_dim), dtype)
             fake = _nn.mlp(g_params, noise, _activation)
             return jnp.mean(jax.nn.softplus(-logits(discriminator, fake)))
 
