@@ -53,7 +53,7 @@ from jaxunc.checkpoint import (
     read_state,
     write_state,
 )
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate
 from jaxunc.models import check_params
 
@@ -450,18 +450,6 @@ class EngineResult(NamedTuple):
     stats: RunStats
 
 
-def _check_positive_int(name: str, value: Any, upper: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive integer (got {value!r})")
-    if upper is not None and value > upper:
-        raise ValueError(f"{name} must be <= {upper} (got {value!r})")
-    return int(value)
-
-
 def vector_width(events_per_pseudo_experiment: int) -> int:
     """Pseudo-experiments per vectorised step: ``VECTOR_WIDTH``, halved until a step
     holds at most ``EVENTS_PER_STEP`` events (at least 1).
@@ -746,7 +734,9 @@ def run_pseudo_experiments(
     """
     from tqdm.auto import tqdm
 
-    n_pseudo = _check_positive_int("n_pseudo", n_pseudo, MAX_PSEUDO_EXPERIMENTS - 1)
+    n_pseudo = check_positive_int(
+        "n_pseudo", n_pseudo, maximum=MAX_PSEUDO_EXPERIMENTS - 1
+    )
     explicit_devices = devices is not None
     devices = list(jax.local_devices() if devices is None else devices)
     width = vector_width(events_per_pseudo_experiment)
@@ -845,7 +835,7 @@ def run_pseudo_experiments(
             default_chunk_size(n_pseudo, events_per_pseudo_experiment, len(devices)),
             max(1, budget // (_HOST_BYTES_PER_OUTPUT_BYTE * max(per_pe_bytes, 1))),
         )
-    chunk_size = _check_positive_int("chunk_size", chunk_size)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     chunk_size = _align_up(chunk_size, step)
     per_device = chunk_size // len(devices)
 
@@ -1107,13 +1097,13 @@ class Chain:
     truth: bool = True
 
     def __post_init__(self) -> None:
-        _check_positive_int("n_train", self.n_train)
+        check_positive_int("n_train", self.n_train)
         if isinstance(self.n_gen, (int, np.integer)) or len(self.n_gen) == 0:
             raise ValueError(
                 f"n_gen must be a non-empty sequence of sizes (got {self.n_gen!r})"
             )
         for value in self.n_gen:
-            _check_positive_int("n_gen", value)
+            check_positive_int("n_gen", value)
         object.__setattr__(self, "n_gen", tuple(int(v) for v in self.n_gen))
         minimum = getattr(self.surrogate, "min_train", 1)
         if self.n_train < minimum:

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import jax.scipy.special
 import numpy as np
 
+from jaxunc.errors import check_positive_int
 from jaxunc.models import check_params
 from jaxunc.summation import pairwise_sum
 
@@ -164,12 +165,7 @@ def fisher_information(
         ("n_events", n_events),
         ("monte_carlo_events", monte_carlo_events),
     ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive integer (got {value!r})")
+        check_positive_int(name, value)
     check_params(model, theta)
     names = _select(theta, params)
     if method == "score_outer_product":
@@ -259,12 +255,7 @@ class Divergence(NamedTuple):
 
 def _check_sizes(**sizes: Any) -> None:
     for name, value in sizes.items():
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive integer (got {value!r})")
+        check_positive_int(name, value)
 
 
 def _check_surrogate(surrogate: Any, n_train: int) -> None:

@@ -277,9 +277,9 @@ def test_std_stderr_is_calibrated(key):
     ("kwargs", "message"),
     [
         ({"n_train": 1}, "n_train must be >= 2"),
-        ({"n_train": 0}, "n_train must be a positive integer"),
+        ({"n_train": 0}, "n_train: must be a positive integer"),
         ({"n_gen": ()}, "n_gen must be a non-empty"),
-        ({"n_gen": (10, 0)}, "n_gen must be a positive integer"),
+        ({"n_gen": (10, 0)}, "n_gen: must be a positive integer"),
         ({"sigma": 0.0}, "'sigma' must be > 0"),
         ({"mu": float("nan")}, "must be finite"),
     ],
@@ -292,8 +292,8 @@ def test_chain_rejects_bad_input(kwargs, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_pseudo": 0}, "n_pseudo must be a positive"),
-        ({"chunk_size": 0}, "chunk_size must be a positive"),
+        ({"n_pseudo": 0}, "n_pseudo: must be a positive"),
+        ({"chunk_size": 0}, "chunk_size: must be a positive"),
     ],
 )
 def test_engine_rejects_bad_sizes(kwargs, message, key):

@@ -112,8 +112,8 @@ def test_float32_fisher_is_close(key):
     [
         ({"method": "observed"}, "method must be one of"),
         ({"params": ("nope",)}, "params must name parameters"),
-        ({"n_events": 0}, "n_events must be a positive integer"),
-        ({"monte_carlo_events": 0}, "monte_carlo_events must be a positive integer"),
+        ({"n_events": 0}, "n_events: must be a positive integer"),
+        ({"monte_carlo_events": 0}, "monte_carlo_events: must be a positive integer"),
     ],
 )
 def test_fisher_rejects_bad_input(kwargs, message, key):

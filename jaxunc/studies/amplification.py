@@ -27,11 +27,10 @@ import numpy as np
 
 from jaxunc import random as fast_random
 from jaxunc.engine import run_pseudo_experiments
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian, check_params
-from jaxunc.studies.options import check_seed, finite, positive_int
-from jaxunc.studies.validate import split_keys
+from jaxunc.studies.options import check_seed, finite
 from jaxunc.surrogates import IdealFit
 
 __all__ = [
@@ -70,7 +69,9 @@ class ContrivedConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_gen", "pseudo_experiments"):
-            object.__setattr__(self, name, positive_int(name, getattr(self, name)))
+            object.__setattr__(
+                self, name, check_positive_int(name, getattr(self, name))
+            )
         if self.n_train < 2 or self.pseudo_experiments < 2:
             raise InvalidArgument(
                 "n_train" if self.n_train < 2 else "pseudo_experiments",
@@ -111,7 +112,7 @@ def contrived_amplification(
         return result.value[component], result.ok
 
     def run(key):
-        k_train, k_fit, k_gen, k_n, k_2n = split_keys(key, 5)
+        k_train, k_fit, k_gen, k_n, k_2n = fast_random.split(key, 5)
         params = surrogate.fit(k_fit, model.sample(k_train, theta, n))
         x_gen, ok_gen = analysis(surrogate.sample(k_gen, params, n_gen))
         x_n, ok_n = analysis(model.sample(k_n, theta, n))
@@ -195,7 +196,9 @@ class PartialPipelineConfig:
             if getattr(self, name) <= 0:
                 raise InvalidArgument(name, f"must be > 0 (got {getattr(self, name)})")
         for name in ("m_full", "n_total", "pseudo_experiments"):
-            object.__setattr__(self, name, positive_int(name, getattr(self, name)))
+            object.__setattr__(
+                self, name, check_positive_int(name, getattr(self, name))
+            )
         if self.m_full < 2:
             raise InvalidArgument("m_full", f"must be >= 2 (got {self.m_full})")
         if self.n_total <= self.m_full:
@@ -246,7 +249,7 @@ def partial_pipeline(
     fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
 
     def run(key):
-        k_z, k_smear, k_fit, k_gen = split_keys(key, 4)
+        k_z, k_smear, k_fit, k_gen = fast_random.split(key, 4)
         z = theta + s * fast_random.normal(k_z, (n,), jnp.float32)
         x = z + r * fast_random.normal(k_smear, (n,), jnp.float32)
         params = surrogate.fit(k_fit, x[:m] - z[:m])

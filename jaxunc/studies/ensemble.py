@@ -45,11 +45,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc.engine import run_pseudo_experiments
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate, MaximumLikelihood, SampleMean
 from jaxunc.information import exact_fisher_information, fisher_information
 from jaxunc.models import check_params
-from jaxunc.studies.options import check_precision, check_seed, positive_int
+from jaxunc.studies.options import check_precision, check_seed
 from jaxunc.studies.registry import (
     MODELS,
     SURROGATES,
@@ -141,10 +141,10 @@ class EnsembleConfig:
                     f"{type(surrogate).__name__})",
                 )
         set_("_surrogate", surrogate)
-        set_("ensemble_size", positive_int("ensemble_size", self.ensemble_size))
+        set_("ensemble_size", check_positive_int("ensemble_size", self.ensemble_size))
         if self.ensemble_size < 2:
             raise InvalidArgument("ensemble_size", "must be >= 2 to measure a spread")
-        set_("n_train", positive_int("n_train", self.n_train))
+        set_("n_train", check_positive_int("n_train", self.n_train))
         minimum = max(int(getattr(surrogate, "min_train", 1)), len(spec.free), 2)
         if self.n_train < minimum:
             raise InvalidArgument(
@@ -157,7 +157,7 @@ class EnsembleConfig:
         )
         if len(n_gen) == 0:
             raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(positive_int("n_gen", n) for n in n_gen))
+        set_("n_gen", tuple(check_positive_int("n_gen", n) for n in n_gen))
         check_seed(self.seed)
         check_precision(self.precision)
         if isinstance(self.curves, bool) or not isinstance(
@@ -170,7 +170,7 @@ class EnsembleConfig:
                 f"must be in [0, ensemble_size = {self.ensemble_size}] "
                 f"(got {self.curves})",
             )
-        set_("fisher_events", positive_int("fisher_events", self.fisher_events))
+        set_("fisher_events", check_positive_int("fisher_events", self.fisher_events))
         try:
             check_params(spec.model, self.theta)
         except ValueError as error:

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc.engine import Chain, run_chain
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import MaximumLikelihood, SampleMean
 from jaxunc.information import (
     exact_fisher_information,
@@ -38,7 +38,7 @@ from jaxunc.information import (
     mutual_information,
 )
 from jaxunc.models import Exponential, Gaussian
-from jaxunc.studies.options import check_precision, check_seed, finite, positive_int
+from jaxunc.studies.options import check_precision, check_seed, finite
 from jaxunc.studies.toy import FIT_CHOICES
 from jaxunc.surrogates import IdealFit
 
@@ -107,7 +107,7 @@ class FisherConfig:
                 "mu-sigma needs --fit mean-std: with σ known the surrogate is given "
                 "the true σ, so D_gen does not depend on σ only through D_train",
             )
-        set_("n_train", positive_int("n_train", self.n_train))
+        set_("n_train", check_positive_int("n_train", self.n_train))
         minimum = 2 if (self.model == "gaussian" and self.fit == "mean-std") else 1
         if self.n_train < minimum:
             raise InvalidArgument(
@@ -118,7 +118,7 @@ class FisherConfig:
         )
         if len(n_gen) == 0:
             raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(positive_int("n_gen", n) for n in n_gen))
+        set_("n_gen", tuple(check_positive_int("n_gen", n) for n in n_gen))
         for name in ("mu", "sigma", "rate", "kl_shift", "prior_width"):
             set_(name, finite(name, getattr(self, name)))
         for name in ("sigma", "rate", "kl_shift", "prior_width"):
@@ -126,12 +126,12 @@ class FisherConfig:
                 raise InvalidArgument(
                     name, f"must be > 0 (got {getattr(self, name)!r})"
                 )
-        set_("outer", positive_int("outer", self.outer))
+        set_("outer", check_positive_int("outer", self.outer))
         if self.outer < 2:
             raise InvalidArgument("outer", "must be >= 2 to estimate an error")
         set_(
             "pseudo_experiments",
-            positive_int("pseudo_experiments", self.pseudo_experiments),
+            check_positive_int("pseudo_experiments", self.pseudo_experiments),
         )
         if self.pseudo_experiments < 2:
             raise InvalidArgument(

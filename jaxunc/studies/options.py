@@ -14,20 +14,9 @@ import numpy as np
 
 from jaxunc.errors import InvalidArgument
 
-__all__ = ["PRECISIONS", "check_precision", "check_seed", "finite", "positive_int"]
+__all__ = ["PRECISIONS", "check_precision", "check_seed", "finite"]
 
 PRECISIONS = ("float32", "float64")
-
-
-def positive_int(name: str, value: Any) -> int:
-    """``value`` as an int, or InvalidArgument unless it is a positive integer."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value <= 0
-    ):
-        raise InvalidArgument(name, f"must be a positive integer (got {value!r})")
-    return int(value)
 
 
 def finite(name: str, value: Any) -> float:

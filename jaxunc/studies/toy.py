@@ -23,14 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc.engine import Chain, EngineResult, run_chain, run_pseudo_experiments
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian
 from jaxunc.studies.options import (
     check_precision,
     check_seed,
     finite,
-    positive_int,
 )
 from jaxunc.surrogates import IdealFit
 
@@ -69,7 +68,7 @@ class ToyConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_(
             "pseudo_experiments",
-            positive_int("pseudo_experiments", self.pseudo_experiments),
+            check_positive_int("pseudo_experiments", self.pseudo_experiments),
         )
         if self.pseudo_experiments < 2:
             raise InvalidArgument(
@@ -81,7 +80,7 @@ class ToyConfig:
             )
         if self.ddof not in (0, 1):
             raise InvalidArgument("ddof", f"must be 0 or 1 (got {self.ddof!r})")
-        set_("n_train", positive_int("n_train", self.n_train))
+        set_("n_train", check_positive_int("n_train", self.n_train))
         minimum = max(len(FIT_CHOICES[self.fit]), self.ddof + 1)
         if self.n_train < minimum:
             raise InvalidArgument(
@@ -93,22 +92,24 @@ class ToyConfig:
         )
         if len(n_gen) == 0:
             raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(positive_int("n_gen", n) for n in n_gen))
+        set_("n_gen", tuple(check_positive_int("n_gen", n) for n in n_gen))
         set_("mu", finite("mu", self.mu))
         set_("sigma", finite("sigma", self.sigma))
         if self.sigma <= 0:
             raise InvalidArgument("sigma", f"must be > 0 (got {self.sigma!r})")
         check_seed(self.seed)
         if self.chunk_size is not None:
-            set_("chunk_size", positive_int("chunk_size", self.chunk_size))
+            set_("chunk_size", check_positive_int("chunk_size", self.chunk_size))
         check_precision(self.precision)
         set_(
             "funnel_n_gen",
-            tuple(positive_int("funnel_n_gen", n) for n in self.funnel_n_gen),
+            tuple(check_positive_int("funnel_n_gen", n) for n in self.funnel_n_gen),
         )
         set_(
             "funnel_pseudo_experiments",
-            positive_int("funnel_pseudo_experiments", self.funnel_pseudo_experiments),
+            check_positive_int(
+                "funnel_pseudo_experiments", self.funnel_pseudo_experiments
+            ),
         )
 
     @property

@@ -34,10 +34,10 @@ import numpy as np
 
 from jaxunc import random as fast_random
 from jaxunc.engine import run_pseudo_experiments
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate
 from jaxunc.models import check_params
-from jaxunc.studies.options import check_precision, check_seed, finite, positive_int
+from jaxunc.studies.options import check_precision, check_seed, finite
 from jaxunc.validation import (
     BINNINGS,
     Binning,
@@ -65,7 +65,7 @@ def _sizes(name: str, values: Any) -> tuple[int, ...]:
     values = (values,) if isinstance(values, (int, np.integer)) else tuple(values)
     if not values:
         raise InvalidArgument(name, "must list at least one size")
-    return tuple(positive_int(name, v) for v in values)
+    return tuple(check_positive_int(name, v) for v in values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +98,7 @@ class ValidateConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("n_train", positive_int("n_train", self.n_train))
+        set_("n_train", check_positive_int("n_train", self.n_train))
         if self.n_train < 2:
             raise InvalidArgument(
                 "n_train",
@@ -110,7 +110,7 @@ class ValidateConfig:
                 "n_required", f"must be strictly increasing (got {list(sizes)})"
             )
         set_("n_required", sizes)
-        set_("bins", positive_int("bins", self.bins))
+        set_("bins", check_positive_int("bins", self.bins))
         if self.bins < 2:
             raise InvalidArgument("bins", f"must be >= 2 (got {self.bins})")
         if self.binning not in BINNINGS:
@@ -119,7 +119,7 @@ class ValidateConfig:
             )
         set_(
             "pseudo_experiments",
-            positive_int("pseudo_experiments", self.pseudo_experiments),
+            check_positive_int("pseudo_experiments", self.pseudo_experiments),
         )
         if self.pseudo_experiments < 2:
             raise InvalidArgument(
@@ -137,15 +137,15 @@ class ValidateConfig:
                 f"must be strictly increasing integers >= 2 (got {list(quantiles)})",
             )
         set_("n_quantiles", quantiles)
-        set_("n_reference", positive_int("n_reference", self.n_reference))
-        set_("replicas", positive_int("replicas", self.replicas))
+        set_("n_reference", check_positive_int("n_reference", self.n_reference))
+        set_("replicas", check_positive_int("replicas", self.replicas))
         if self.replicas < 4:
             raise InvalidArgument(
                 "replicas", f"must be >= 4 for a spread (got {self.replicas})"
             )
         set_(
             "protocol_pseudo_experiments",
-            positive_int(
+            check_positive_int(
                 "protocol_pseudo_experiments", self.protocol_pseudo_experiments
             ),
         )
@@ -153,7 +153,9 @@ class ValidateConfig:
             raise InvalidArgument("protocol_pseudo_experiments", "must be >= 2")
         if self.protocol_n_gen is None:
             set_("protocol_n_gen", 10 * self.n_train)
-        set_("protocol_n_gen", positive_int("protocol_n_gen", self.protocol_n_gen))
+        set_(
+            "protocol_n_gen", check_positive_int("protocol_n_gen", self.protocol_n_gen)
+        )
         if self.bins > self.n_train:
             raise InvalidArgument(
                 "bins",
@@ -194,16 +196,6 @@ class ValidateResult:
 
     def __getitem__(self, name: str) -> Any:
         return self.to_json()[name]
-
-
-def split_keys(key: jax.Array, n: int) -> jax.Array:
-    """``n`` independent keys derived from ``key``: the key data are random bits of
-    ``key`` (one fused hash, ``jaxunc.random.bits``).  Statistically equivalent to
-    ``jax.random.split`` (not bit-identical) and much faster to compile inside a
-    vmapped pseudo-experiment on CPU."""
-    data = jax.random.key_data(key)
-    bits = fast_random.bits(key, (n, *data.shape), jnp.uint32)
-    return jax.random.wrap_key_data(bits, impl=jax.random.key_impl(key))
 
 
 # ----------------------------------------------------------------- binning on a grid
@@ -316,7 +308,7 @@ def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtyp
         return fine_counts, counts
 
     def run(key):
-        k_train, k_fit, k_gen, k_truth = split_keys(key, 4)
+        k_train, k_fit, k_gen, k_truth = fast_random.split(key, 4)
         train = model.sample(k_train, theta, config.n_train)
         params = surrogate.fit(k_fit, train)
         ok = fit_converged(params)
@@ -366,7 +358,7 @@ def _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtyp
         return count(x, interior) / n_gen
 
     def run(key):
-        k_train, k_boot, k_fit, k_gen = split_keys(key, 4)
+        k_train, k_boot, k_fit, k_gen = fast_random.split(key, 4)
         train = model.sample(k_train, theta, n)
         ordered = jnp.sort(train.astype(dtype))
         # Bins at the training sample's quantiles: chosen without the truth.
@@ -384,9 +376,11 @@ def _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtyp
                 ),
             ]
         )
-        all_params = jax.vmap(surrogate.fit)(split_keys(k_fit, b + 1), train[index])
+        all_params = jax.vmap(surrogate.fit)(
+            fast_random.split(k_fit, b + 1), train[index]
+        )
         fractions = jax.vmap(generated_fractions, in_axes=(0, 0, None))(
-            split_keys(k_gen, b + 1), all_params, interior
+            fast_random.split(k_gen, b + 1), all_params, interior
         )
         f_gen, f_replicas = fractions[0], fractions[1:]
         predicted_var = jnp.var(f_replicas, axis=0, ddof=1)
@@ -587,7 +581,7 @@ def _example_histograms(model, theta, surrogate, config, chi2, key, dtype):
 
     @jax.jit
     def counts_and_p_values(key):
-        k_train, k_fit, k_gen = split_keys(key, 3)
+        k_train, k_fit, k_gen = fast_random.split(key, 3)
         train = model.sample(k_train, theta, config.n_train)
         params = surrogate.fit(k_fit, train)
         x = surrogate.sample(k_gen, params, sum(sizes)).astype(dtype)

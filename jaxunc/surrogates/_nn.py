@@ -35,15 +35,7 @@ __all__ = [
     "standardize",
     "train",
     "validate_positive_float",
-    "validate_positive_int",
 ]
-
-
-def validate_positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    """Raise ``InvalidArgument`` (a ``ValueError``) naming ``name`` unless ``value``
-    is an int ≥ ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgument(name, f"must be an integer >= {minimum} (got {value!r})")
 
 
 def validate_positive_float(name: str, value: Any, allow_zero: bool = False) -> None:

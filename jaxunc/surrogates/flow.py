@@ -36,7 +36,7 @@ import numpy as np
 import optax
 
 from jaxunc import random as fast_random
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.surrogates import _nn
 
 __all__ = ["Flow", "FlowParams", "rational_quadratic_spline"]
@@ -164,9 +164,9 @@ class Flow:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "layers", "width", "depth"):
-            _nn.validate_positive_int(name, getattr(self, name))
-        _nn.validate_positive_int("bins", self.bins, minimum=2)
-        _nn.validate_positive_int("record_every", self.record_every)
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("bins", self.bins, minimum=2)
+        check_positive_int("record_every", self.record_every)
         if self.steps % self.record_every:
             raise InvalidArgument(
                 "record_every",
@@ -283,7 +283,7 @@ class Flow:
 
     def sample(self, key: jax.Array, params: FlowParams, n: int) -> jax.Array:
         """``n`` events, (n,) for 1-D training data, (n, d) otherwise."""
-        _nn.validate_positive_int("n", n)
+        check_positive_int("n", n)
         shift, scale = params.standardization
         dim = 1 if shift.ndim == 0 else shift.shape[0]
         z = fast_random.normal(key, (n, dim), shift.dtype)

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxunc import random as fast_random
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.surrogates import _nn
 
 __all__ = ["GAN", "GANParams"]
@@ -115,8 +115,8 @@ class GAN:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "width", "depth", "noise_dim", "pack"):
-            _nn.validate_positive_int(name, getattr(self, name))
-        _nn.validate_positive_int("record_every", self.record_every)
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("record_every", self.record_every)
         if self.steps % self.record_every:
             raise InvalidArgument(
                 "record_every",
@@ -214,7 +214,7 @@ class GAN:
 
     def sample(self, key: jax.Array, params: GANParams, n: int) -> jax.Array:
         """``n`` generated events, (n,) for 1-D training data, (n, d) otherwise."""
-        _nn.validate_positive_int("n", n)
+        check_positive_int("n", n)
         shift, scale = params.standardization
         dtype = shift.dtype
         noise = fast_random.normal(key, (n, self.noise_dim), dtype)
