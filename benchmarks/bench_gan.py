@@ -14,11 +14,17 @@ call.  The ratio loop / vmapped is printed (target ≥ 10× on 2 CPU cores).  Th
 c. the default-size ensemble: K = 256 members with the default steps, as
    ``jaxunc ensemble --surrogate gan`` trains it (compile and run seconds).
 
+d. the ratio against the network width (``--widths``, K = 64, ``--scan-steps`` steps):
+   with XLA's FLOP count of one training step (``cost_analysis``, the scan body is
+   counted once) it shows how far the loop is from being overhead-bound, i.e. what
+   ratio vmap can reach at all on this machine.
+
 Sanity: the vmapped and looped parameters agree to float32 rounding amplified by
 training (max |difference| of the generated means, reported).
 
     python benchmarks/bench_gan.py                      # full run
     python benchmarks/bench_gan.py --quick              # smoke run (100 steps, K = 8)
+    python benchmarks/bench_gan.py --skip-large --widths 4,8,16,32   # with the scan
     python benchmarks/bench_gan.py --json benchmarks/results-gan-2026-11-23.json
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -103,6 +110,50 @@ def bench_vmap_vs_loop(gan, members: int, reps: int) -> dict[str, Any]:
     }
 
 
+def step_flops(gan) -> float:
+    """XLA's FLOP count of one member's training step (the cost analysis counts the
+    body of the training scan once)."""
+    import jax
+
+    keys, data = _training_data(jax, 1, N_TRAIN)
+    compiled = jax.jit(gan.fit).lower(keys[0], data[0]).compile()
+    analysis = compiled.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    return float(analysis["flops"])
+
+
+def bench_width_scan(widths, members: int, steps: int, reps: int) -> list[dict]:
+    """Loop/vmapped ratio and achieved FLOP rates for GANs of several widths."""
+    from jaxunc.surrogates import GAN
+
+    rows = []
+    for width in widths:
+        gan = GAN(steps=steps, width=width, record_every=math.gcd(steps, 50))
+        run = bench_vmap_vs_loop(gan, members, reps)
+        flops = step_flops(gan) * members * steps
+        row = {
+            "width": width,
+            "steps": steps,
+            "members": members,
+            "mflop_per_member_step": flops / members / steps / 1e6,
+            "vmapped_us_per_member_step": 1e6 * run["vmapped_s"] / members / steps,
+            "loop_us_per_member_step": 1e6 * run["loop_s"] / members / steps,
+            "vmapped_gflops": flops / run["vmapped_s"] / 1e9,
+            "loop_gflops": flops / run["loop_s"] / 1e9,
+            "ratio": run["speedup_loop_over_vmapped"],
+        }
+        print(
+            f"  width {width:3d}: {row['mflop_per_member_step']:.2f} MFLOP per "
+            f"member-step; vmapped {row['vmapped_us_per_member_step']:.0f} us "
+            f"({row['vmapped_gflops']:.1f} GFLOP/s), loop "
+            f"{row['loop_us_per_member_step']:.0f} us ({row['loop_gflops']:.1f} "
+            f"GFLOP/s); ratio {row['ratio']:.2f}x",
+            flush=True,
+        )
+        rows.append(row)
+    return rows
+
+
 def bench_default_ensemble(gan, members: int) -> dict[str, Any]:
     import jax
 
@@ -128,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument(
+        "--widths", default="", help="comma list of widths for the scan (section d)"
+    )
+    parser.add_argument("--scan-steps", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None, help="write all numbers")
     args = parser.parse_args(argv)
 
@@ -167,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
             f"   ({1e3 * ensemble['seconds_per_step']:.1f} ms per step)"
         )
         results["default_ensemble"] = ensemble
+    if args.widths:
+        widths = [int(w) for w in args.widths.split(",")]
+        print(f"[d] ratio against width: K = {members}, {args.scan_steps} steps")
+        results["width_scan"] = bench_width_scan(
+            widths, members, args.scan_steps, args.reps
+        )
     results["load_average_at_end"] = os.getloadavg()
     print(
         "load average at start / end:",
