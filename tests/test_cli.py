@@ -68,12 +68,6 @@ def test_chunk_size_does_not_change_the_summary(tmp_path):
         assert summaries[0][part] == summaries[1][part]
 
 
-def test_toy_writes_the_four_figures(tmp_path):
-    assert run_cli("toy", *SMALL, "--out", str(tmp_path)) == 0
-    names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"summary.json", *TOY_FIGURES}
-
-
 BAD_ARGUMENTS = [
     (["--sigma", "0"], "--sigma"),
     (["--sigma", "-1"], "--sigma"),
@@ -151,9 +145,11 @@ def test_progress_bar_is_quiet_when_not_a_terminal(tmp_path):
 
 def test_reproduce_runs_the_paper_toy_defaults(tmp_path):
     """The README's first Quick-start command (the installed part aside), for the toy
-    of Appendix A at its defaults; tests/test_cli_reproduce_fisher.py runs the §3.2
-    study's defaults (a file of its own so the two run in parallel), and the
-    ensembles and validations are checked at reduced size below."""
+    of Appendix A at its defaults, and the command's check that Figures 4-7 are
+    written (tests/test_plots.py checks they are readable PNGs);
+    tests/test_cli_fisher.py runs the §3.2 study's defaults (another file, so the two
+    run in parallel), and the ensembles and validations are checked at reduced size
+    below."""
     assert run_cli("reproduce", "--only", "toy", "--quiet", "--out", str(tmp_path)) == 0
     toy = tmp_path / "toy"
     assert {p.name for p in toy.iterdir()} == {"summary.json", *TOY_FIGURES}

@@ -14,8 +14,17 @@ K_SIGMA = 4.0
 
 @pytest.fixture(scope="module")
 def linear_gaussian_result():
+    """The study on the mean-only fit, where every quantity has a closed form.
+
+    Two n_gen, either side of n_train = 100 (exact I_gen/I_train = 0.091 and 0.75):
+    the approach to I_train at large n_gen (ratio → 1 from below up to n_gen = 10⁵)
+    is asserted on the default run in tests/test_cli_fisher.py, and the importance
+    sampler against the exact linear-Gaussian answers up to n_gen = 1000 in
+    tests/test_information.py; a third, larger n_gen here (3000) cost 40% of this
+    fixture and checked nothing those do not.
+    """
     config = FisherConfig(
-        fit="mean", n_gen=(10, 300, 3000), outer=256, pseudo_experiments=2000
+        fit="mean", n_gen=(10, 300), outer=256, pseudo_experiments=2000
     )
     return run_fisher(config, progress=False).to_json()
 
@@ -26,10 +35,10 @@ def test_inequalities_hold_and_information_grows(linear_gaussian_result):
     assert all(result["kl"]["holds"]) and all(result["mi"]["holds"])
     ratios = [r[0] for r in result["ratio_to_train"]]
     errors = [e[0] for e in result["ratio_to_train_stderr"]]
-    # from below: every ratio ≤ 1 within errors, and growing with n_gen
+    # from below: every ratio ≤ 1 within errors, and growing with n_gen (exact
+    # 0.091 → 0.75: about ten standard errors apart at outer = 256)
     assert all(r < 1 + K_SIGMA * e for r, e in zip(ratios, errors, strict=True))
-    assert ratios[0] < ratios[1] - K_SIGMA * errors[0]
-    assert ratios[-1] > 0.9
+    assert ratios[0] < ratios[1] - K_SIGMA * np.hypot(errors[0], errors[1])
 
 
 def test_exact_answers_within_errors(linear_gaussian_result):
@@ -58,15 +67,9 @@ def test_exact_answers_within_errors(linear_gaussian_result):
         assert abs(value - exact) < K_SIGMA * error
 
 
-def test_exponential_study_runs_and_holds():
-    config = FisherConfig(
-        model="exponential", n_gen=(10, 100), outer=64, pseudo_experiments=500
-    )
-    result = run_fisher(config, progress=False).to_json()
-    assert result["parameters"] == ["rate"]
-    assert result["I_train_exact"] == [[100.0]]
-    assert all(result["holds"])
-    assert result["I_gen_exact"] == [None, None]
+# The exponential study (no closed form for I_gen, the inequality holding) is run
+# for real through the command in tests/test_cli_fisher.py
+# (test_exponential_no_plots_quiet), with the same assertions.
 
 
 @pytest.mark.parametrize(
