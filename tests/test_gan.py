@@ -113,6 +113,11 @@ def test_training_losses_recorded(trained):
     for curve in losses.values():
         assert curve.shape == (3 * MEMBERS, gan.steps // gan.record_every)
         assert np.all(np.isfinite(curve))
+    # Against the best discriminator the cross-entropy is 2 log 2 - 2 JSD(data, G)
+    # (Goodfellow et al. 2014), so 0.1 nats below chance means a Jensen-Shannon
+    # divergence of 0.05 nats, that of two unit Gaussians about 0.65 sigma apart:
+    # a coarse "not collapsed" criterion (the KS tests above check the fit itself);
+    # a discriminator lagging behind the generator can sit above 2 log 2 as well.
     assert np.all(np.abs(losses["discriminator"][:, -1] - 2 * np.log(2)) < 0.1)
 
 
