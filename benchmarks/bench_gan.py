@@ -81,6 +81,10 @@ def bench_vmap_vs_loop(gan, members: int, reps: int) -> dict[str, Any]:
     keys, data = _training_data(jax, members, N_TRAIN)
     vmapped, vmapped_compile = _compile(jax.jit(jax.vmap(gan.fit)), keys, data)
     single, single_compile = _compile(jax.jit(gan.fit), keys[0], data[0])
+    # XLA's FLOP count of one member's training step (the cost analysis counts the
+    # body of the training scan once).
+    analysis = single.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
 
     def loop():
         return [single(keys[i], data[i]) for i in range(members)]
@@ -106,20 +110,9 @@ def bench_vmap_vs_loop(gan, members: int, reps: int) -> dict[str, Any]:
         "vmapped_times_s": vmapped_times,
         "loop_times_s": loop_times,
         "speedup_loop_over_vmapped": loop_s / vmapped_s,
+        "flops_per_member_step": float(analysis["flops"]),
         "max_abs_difference_of_generated_means": mean_difference,
     }
-
-
-def step_flops(gan) -> float:
-    """XLA's FLOP count of one member's training step (the cost analysis counts the
-    body of the training scan once)."""
-    import jax
-
-    keys, data = _training_data(jax, 1, N_TRAIN)
-    compiled = jax.jit(gan.fit).lower(keys[0], data[0]).compile()
-    analysis = compiled.cost_analysis()
-    analysis = analysis[0] if isinstance(analysis, list) else analysis
-    return float(analysis["flops"])
 
 
 def bench_width_scan(widths, members: int, steps: int, reps: int) -> list[dict]:
@@ -130,7 +123,7 @@ def bench_width_scan(widths, members: int, steps: int, reps: int) -> list[dict]:
     for width in widths:
         gan = GAN(steps=steps, width=width, record_every=math.gcd(steps, 50))
         run = bench_vmap_vs_loop(gan, members, reps)
-        flops = step_flops(gan) * members * steps
+        flops = run["flops_per_member_step"] * members * steps
         row = {
             "width": width,
             "steps": steps,

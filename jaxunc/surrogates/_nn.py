@@ -22,12 +22,13 @@ import optax
 from jax import lax
 
 from jaxunc import random as fast_random
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import InvalidArgument, check_positive_int
 
 __all__ = [
     "Standardization",
     "apply_optimizer",
     "check_data",
+    "check_schedule",
     "float_dtype",
     "init_mlp",
     "minibatch",
@@ -50,6 +51,18 @@ def validate_positive_float(name: str, value: Any, allow_zero: bool = False) -> 
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidArgument(name, f"must be a finite number {bound} (got {value!r})")
+
+
+def check_schedule(steps: int, record_every: int) -> None:
+    """``steps`` and ``record_every`` of ``train``: positive integers, and
+    ``record_every`` divides ``steps``; ``InvalidArgument`` naming the culprit."""
+    check_positive_int("steps", steps)
+    check_positive_int("record_every", record_every)
+    if steps % record_every:
+        raise InvalidArgument(
+            "record_every",
+            f"must divide steps (got steps={steps}, record_every={record_every})",
+        )
 
 
 def float_dtype(data: jax.Array) -> jnp.dtype:

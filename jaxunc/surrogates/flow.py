@@ -36,7 +36,7 @@ import numpy as np
 import optax
 
 from jaxunc import random as fast_random
-from jaxunc.errors import InvalidArgument, check_positive_int
+from jaxunc.errors import check_positive_int
 from jaxunc.surrogates import _nn
 
 __all__ = ["Flow", "FlowParams", "rational_quadratic_spline"]
@@ -163,16 +163,10 @@ class Flow:
     record_every: int = 25
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "layers", "width", "depth"):
+        _nn.check_schedule(self.steps, self.record_every)
+        for name in ("batch_size", "layers", "width", "depth"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("bins", self.bins, minimum=2)
-        check_positive_int("record_every", self.record_every)
-        if self.steps % self.record_every:
-            raise InvalidArgument(
-                "record_every",
-                f"must divide steps (got steps={self.steps}, "
-                f"record_every={self.record_every})",
-            )
         _nn.validate_positive_float("learning_rate", self.learning_rate)
         _nn.validate_positive_float("bound", self.bound)
 

@@ -114,15 +114,9 @@ class GAN:
     record_every: int = 50
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "width", "depth", "noise_dim", "pack"):
+        _nn.check_schedule(self.steps, self.record_every)
+        for name in ("batch_size", "width", "depth", "noise_dim", "pack"):
             check_positive_int(name, getattr(self, name))
-        check_positive_int("record_every", self.record_every)
-        if self.steps % self.record_every:
-            raise InvalidArgument(
-                "record_every",
-                f"must divide steps (got steps={self.steps}, "
-                f"record_every={self.record_every})",
-            )
         _nn.validate_positive_float("learning_rate", self.learning_rate)
         _nn.validate_positive_float("r1_weight", self.r1_weight, allow_zero=True)
         _nn.validate_positive_float("beta1", self.beta1, allow_zero=True)
