@@ -36,11 +36,13 @@ __all__ = [
 
 
 class Estimate(NamedTuple):
-    """An estimate vector ``value`` (shape ``(d,)``) and a success flag ``ok``
-    (bool[])."""
+    """An estimate vector ``value`` (shape ``(d,)``), a success flag ``ok``
+    (bool[]) and, optionally, the result code ``result`` (int32[], ``jaxunc.results``)
+    saying why it failed.  Without a code a failure counts as ``failed``."""
 
     value: jax.Array
     ok: jax.Array
+    result: Any = None
 
 
 class FitResult(NamedTuple):

@@ -276,9 +276,9 @@ def test_std_stderr_is_calibrated(key):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_train": 1}, "n_train must be >= 2"),
+        ({"n_train": 1}, "n_train: must be >= 2"),
         ({"n_train": 0}, "n_train: must be a positive integer"),
-        ({"n_gen": ()}, "n_gen must be a non-empty"),
+        ({"n_gen": ()}, "n_gen: must be a non-empty"),
         ({"n_gen": (10, 0)}, "n_gen: must be a positive integer"),
         ({"sigma": 0.0}, "'sigma' must be > 0"),
         ({"mu": float("nan")}, "must be finite"),

@@ -16,9 +16,7 @@ range of pseudo-experiments (``pseudo_range=``) whose exact reductions
 the same bits as one uninterrupted single-device run.  File formats:
 ``jaxunc.checkpoint``.
 
-``chain_pseudo_experiment`` builds the paper's chain θ → D_train → fit → D_gen →
-estimate (plus the truth-only reference at each N_gen) for any model, surrogate and
-estimator.
+The chain itself (θ → D_train → fit → D_gen) is ``jaxunc.engine.chain``.
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ import jax
 import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from jaxunc.checkpoint import (
     FORMAT_VERSION,
@@ -55,20 +52,16 @@ from jaxunc.checkpoint import (
 )
 from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate
-from jaxunc.models import check_params
 
 __all__ = [
     "EVENTS_PER_STEP",
     "REDUCTION_BLOCK",
-    "Chain",
     "EngineResult",
     "Moments",
     "RunStats",
-    "chain_pseudo_experiment",
     "default_memory_budget",
     "parse_memory",
     "pseudo_experiment_key",
-    "run_chain",
     "run_pseudo_experiments",
     "vector_width",
 ]
@@ -1069,123 +1062,3 @@ def _as_edges(edges: Any) -> np.ndarray | None:
             "histogram edges must be a 1-D increasing array of >= 2 values"
         )
     return edges
-
-
-# ---------------------------------------------------------------------------- the chain
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Chain:
-    """The paper's chain θ → D_train → surrogate → D_gen → estimate.
-
-    Attributes:
-      model: true simulator (``sample``/``log_prob``).
-      theta: true parameters (pytree, usually a dict).
-      surrogate: ``fit(key, data)``/``sample(key, params, n)``.
-      estimator: ``estimate(x) -> Estimate``.
-      n_train: training events per pseudo-experiment.
-      n_gen: generated-sample sizes; every one is drawn from the same fitted surrogate.
-      truth: also estimate on ``n_gen`` fresh events from the true model (reference).
-    """
-
-    model: Any
-    theta: Any
-    surrogate: Any
-    estimator: Any
-    n_train: int
-    n_gen: tuple[int, ...]
-    truth: bool = True
-
-    def __post_init__(self) -> None:
-        check_positive_int("n_train", self.n_train)
-        if isinstance(self.n_gen, (int, np.integer)) or len(self.n_gen) == 0:
-            raise ValueError(
-                f"n_gen must be a non-empty sequence of sizes (got {self.n_gen!r})"
-            )
-        for value in self.n_gen:
-            check_positive_int("n_gen", value)
-        object.__setattr__(self, "n_gen", tuple(int(v) for v in self.n_gen))
-        minimum = getattr(self.surrogate, "min_train", 1)
-        if self.n_train < minimum:
-            raise ValueError(
-                f"n_train must be >= {minimum} to fit this surrogate "
-                f"(got {self.n_train})"
-            )
-        check_params(self.model, self.theta)
-
-    @property
-    def events_per_pseudo_experiment(self) -> int:
-        """Events generated per pseudo-experiment (training + generated + truth)."""
-        return self.n_train + sum(self.n_gen) * (2 if self.truth else 1)
-
-
-def chain_pseudo_experiment(chain: Chain) -> Callable[[jax.Array], dict[str, Estimate]]:
-    """One pseudo-experiment of ``chain`` as a pure ``key -> {name: Estimate}``.
-
-    Outputs (K = len(n_gen), d = estimator dimension, p = fitted-parameter count):
-      ``train``: estimate on D_train, value (d,);
-      ``fit``: the surrogate's fitted parameters, flattened, value (p,) (when its params
-        have a ``theta``);
-      ``surrogate``: estimates on D_gen for each n_gen, value (K, d);
-      ``truth``: estimates on n_gen true events, value (K, d) (if ``chain.truth``).
-    Keys: ``split(key, 2 + 2K)`` → training, fit, generation per n_gen, truth per n_gen.
-    """
-    model, surrogate, estimator = chain.model, chain.surrogate, chain.estimator
-    n_sizes = len(chain.n_gen)
-    fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
-
-    def run(key: jax.Array) -> dict[str, Estimate]:
-        keys = jax.random.split(key, 2 + 2 * n_sizes)
-        train = model.sample(keys[0], chain.theta, chain.n_train)
-        params = surrogate.fit(keys[1], train)
-        fit_ok = fit_converged(params)
-        outputs = {"train": estimator.estimate(train)}
-        if hasattr(params, "theta"):
-            flat, _ = ravel_pytree(params.theta)
-            outputs["fit"] = Estimate(flat, fit_ok)
-        generated = [
-            estimator.estimate(surrogate.sample(keys[2 + j], params, n))
-            for j, n in enumerate(chain.n_gen)
-        ]
-        outputs["surrogate"] = Estimate(
-            jnp.stack([g.value for g in generated]),
-            jnp.stack([g.ok for g in generated]) & fit_ok,
-        )
-        if chain.truth:
-            true = [
-                estimator.estimate(model.sample(keys[2 + n_sizes + j], chain.theta, n))
-                for j, n in enumerate(chain.n_gen)
-            ]
-            outputs["truth"] = Estimate(
-                jnp.stack([t.value for t in true]), jnp.stack([t.ok for t in true])
-            )
-        return outputs
-
-    return run
-
-
-def run_chain(
-    chain: Chain,
-    key: jax.Array,
-    n_pseudo: int,
-    *,
-    chunk_size: int | None = None,
-    histogram_edges: Mapping[str, np.ndarray] | None = None,
-    progress: bool = True,
-    description: str = "pseudo-experiments",
-    **engine_options: Any,
-) -> EngineResult:
-    """Run ``n_pseudo`` pseudo-experiments of ``chain`` (see
-    ``chain_pseudo_experiment``); ``engine_options`` go to ``run_pseudo_experiments``
-    (config, checkpoint, pseudo_range, partials, merge, memory_budget, devices)."""
-    return run_pseudo_experiments(
-        chain_pseudo_experiment(chain),
-        key,
-        n_pseudo,
-        chunk_size=chunk_size,
-        events_per_pseudo_experiment=chain.events_per_pseudo_experiment,
-        histogram_edges=histogram_edges,
-        progress=progress,
-        description=description,
-        **engine_options,
-    )
