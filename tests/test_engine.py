@@ -36,6 +36,7 @@ from jaxunc.engine import (
     moments_summary,
 )
 from jaxunc.errors import InvalidArgument
+from jaxunc.results import Result
 
 K_SIGMA = 4.0  # two-sided tolerance in standard errors for every statistical check
 
@@ -249,6 +250,8 @@ def test_failed_fits_are_counted_not_averaged(key):
     out = run.outputs["value"]
     assert out["failures"][0] + out["count"][0] == 3000
     assert 1300 < out["failures"][0] < 1700
+    # without a result code a failed estimate counts as "failed"
+    assert out["failures_by_result"][Result.FAILED, 0] == out["failures"][0]
     assert out["mean"][0] > 0 and np.isfinite(out["std"][0])
 
 

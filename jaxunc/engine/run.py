@@ -240,22 +240,7 @@ def _computed_run(run: _Run, plan: Plan) -> EngineResult:
         run, plan, executables, chunk_starts, resumed_at, accumulators, state_path, meta
     )
     computed_seconds = time.perf_counter() - start_time
-    if plan.processes > 1:
-        parts = [
-            states_from_arrays(arrays, run.layout, "a process's state", "devices")
-            for arrays, _ in exchange_between_processes(accumulators, meta)
-        ]
-        accumulators = merge_accumulators(parts, run.layout, plan.start)
-    if run.options.partials is not None:
-        run.options.partials.add(
-            PartialState(
-                run.identity,
-                run.digest,
-                plan.start,
-                plan.stop,
-                states_to_arrays(accumulators),
-            )
-        )
+    accumulators = _gather(run, plan, accumulators, meta)
     outputs = {name: acc.finish() for name, acc in accumulators.items()}
     computed = plan.share_stop - resumed_at
     events_per_pe = run.options.events_per_pseudo_experiment
@@ -281,6 +266,30 @@ def _computed_run(run: _Run, plan: Plan) -> EngineResult:
         memory_budget=plan.budget,
     )
     return EngineResult(outputs, stats)
+
+
+def _gather(
+    run: _Run, plan: Plan, accumulators: dict[str, Accumulator], meta: dict
+) -> dict[str, Accumulator]:
+    """The accumulators of the whole range: every process's share merged (after
+    ``jax.distributed.initialize``); recorded in ``options.partials`` if given."""
+    if plan.processes > 1:
+        parts = [
+            states_from_arrays(arrays, run.layout, "a process's state", "devices")
+            for arrays, _ in exchange_between_processes(accumulators, meta)
+        ]
+        accumulators = merge_accumulators(parts, run.layout, plan.start)
+    if run.options.partials is not None:
+        run.options.partials.add(
+            PartialState(
+                run.identity,
+                run.digest,
+                plan.start,
+                plan.stop,
+                states_to_arrays(accumulators),
+            )
+        )
+    return accumulators
 
 
 def _resume(run: _Run, plan: Plan) -> tuple[Path | None, dict[str, Accumulator]]:
