@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from jaxunc.engine.reduce import align_up
 from jaxunc.errors import InvalidArgument, check_positive_int
 
 __all__ = [
@@ -133,10 +134,6 @@ def default_memory_budget(devices: Sequence[jax.Device]) -> int:
     return int(limit) // 2
 
 
-def _align_up(index: int, step: int) -> int:
-    return -(-index // step) * step
-
-
 class Plan(NamedTuple):
     """Where the pseudo-experiments of one run are computed.
 
@@ -226,9 +223,7 @@ def make_plan(
             default_chunk_size(n_pseudo, events_per_pseudo_experiment, devices),
             max(1, budget // (HOST_BYTES_PER_OUTPUT_BYTE * max(per_pe_bytes, 1))),
         )
-    chunk_size = _align_up(
-        check_positive_int("chunk_size", chunk_size), width * devices
-    )
+    chunk_size = align_up(check_positive_int("chunk_size", chunk_size), width * devices)
     return Plan(
         start=start,
         stop=stop,

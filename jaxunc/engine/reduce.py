@@ -203,7 +203,8 @@ def count_codes(codes: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------------- accumulator
 
 
-def _align_up(index: int, step: int) -> int:
+def align_up(index: int, step: int) -> int:
+    """The smallest multiple of ``step`` that is >= ``index``."""
     return -(-index // step) * step
 
 
@@ -283,7 +284,7 @@ class Accumulator:
         self.histogram += counts.reshape(*self.shape, bins)
 
     def _push_raw(self, values: np.ndarray, mask: np.ndarray) -> None:
-        boundary = _align_up(self.start, REDUCTION_BLOCK)
+        boundary = align_up(self.start, REDUCTION_BLOCK)
         if not self.prefix and self.position < boundary:
             take = min(len(values), boundary - self.position)
             self.head_values = np.concatenate([self.head_values, values[:take]])
