@@ -59,8 +59,3 @@ def test_library_ensemble_run_draws_the_command_figure(tmp_path):
     assert [p.name for p in paths] == list(ensemble.FILES)
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert ensemble.save_figures(result.to_json(), tmp_path / "json")[0].exists()
-    alone = run_ensemble(
-        EnsembleConfig(surrogate="ideal", ensemble_size=4, n_train=20, n_gen=(10,)),
-        progress=False,
-    )
-    assert alone.ideal_reference is None and "ideal_reference" not in alone.to_json()

@@ -69,7 +69,7 @@ class ShiftedExponential:
 def shifted_exponential() -> ModelSpec:
     """The user's model at its parameter point: a ``ModelSpec`` factory."""
     return ModelSpec(
-        "shifted-exponential",
+        "shifted_exponential",
         ShiftedExponential(),
         {"loc": 1.0, "rate": 2.0},
         ("rate",),
@@ -296,7 +296,7 @@ def test_import_path_in_a_fresh_process(tmp_path):
 def test_registered_study_model_and_surrogate_run_through_the_command(
     registries, tmp_path, capsys
 ):
-    registries.register_model("shifted-exponential", shifted_exponential)
+    registries.register_model("shifted_exponential", shifted_exponential)
     registries.register_surrogate("moment", moment_fit_factory)
     registries.register_study(SPREAD)
     parser = cli.build_parser()
@@ -306,16 +306,16 @@ def test_registered_study_model_and_surrogate_run_through_the_command(
     assert (
         "--n-events N" in help_text and "events per sample (default: 50)" in help_text
     )
-    assert "shifted-exponential" in commands["validate"].format_help()
+    assert "shifted_exponential" in commands["validate"].format_help()
 
     out = tmp_path / "spread"
-    argv = ["spread", "--model", "shifted-exponential", "--n-events", "40"]
+    argv = ["spread", "--model", "shifted_exponential", "--n-events", "40"]
     assert run_cli(*argv, "--out", str(out)) == 0
     printed = capsys.readouterr().out
     assert "mean" in printed and f"wrote {out / 'spread.json'}" in printed
     payload = json.loads((out / "spread.json").read_text())
     assert payload["config"] == {
-        "model": "shifted-exponential",
+        "model": "shifted_exponential",
         "n_events": 40,
         "pseudo_experiments": 64,
         "seed": 0,
@@ -328,10 +328,10 @@ def test_registered_study_model_and_surrogate_run_through_the_command(
     assert {"seconds", "events", "backend", "jax_version"} <= set(payload["runtime"])
 
     validate_out = tmp_path / "validate"
-    argv = ["validate", "--model", "shifted-exponential", "--surrogate", "moment"]
+    argv = ["validate", "--model", "shifted_exponential", "--surrogate", "moment"]
     assert run_cli(*argv, *VALIDATE_SMALL, "--out", str(validate_out)) == 0
     config = json.loads((validate_out / "validate.json").read_text())["config"]
-    assert config["model_label"] == "shifted-exponential"
+    assert config["model_label"] == "shifted_exponential"
     assert config["surrogate_label"] == "moment"
 
 

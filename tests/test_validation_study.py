@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxunc.cli import VALIDATE_FIGURES, main
+from jaxunc.cli import main
 from jaxunc.models import Gaussian, model_from_functions
+from jaxunc.plots.validate import FILES as VALIDATE_FIGURES
 from jaxunc.studies import validate as validate_module
 from jaxunc.studies.amplification import (
     ContrivedConfig,
