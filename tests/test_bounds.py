@@ -285,3 +285,45 @@ def test_bad_arguments_name_themselves():
             theta,
             4,
         )
+
+
+@pytest.mark.parametrize(("n_train", "n_gen"), [(20, 5), (100, 100), (300, 200)])
+def test_exponential_fit_reference_against_the_bessel_density(n_train, n_gen):
+    """Independent check of the convolution quadrature: Z = G·E (Gamma(n) times
+    Gamma(N)) has the density 2 z^((n+N)/2−1) K_{n−N}(2√z)/(Γ(n)Γ(N)); the scale
+    Fisher information E[(1 + z (log f)'(z))²] by scipy quadrature in log z."""
+    scipy_special = pytest.importorskip("scipy.special")
+    scipy_integrate = pytest.importorskip("scipy.integrate")
+    a, b = n_train, n_gen
+
+    def log_density(log_z):
+        z = np.exp(log_z)
+        root = 2 * np.sqrt(z)
+        return (
+            math.log(2)
+            + ((a + b) / 2 - 1) * log_z
+            + np.log(scipy_special.kve(a - b, root))
+            - root
+            - math.lgamma(a)
+            - math.lgamma(b)
+        )
+
+    def integrand(log_z, h=1e-5):
+        slope = (log_density(log_z + h) - log_density(log_z - h)) / (2 * h)
+        # density of log Z is z f(z); d log f / d log z = z (log f)'(z)
+        return np.exp(log_density(log_z) + log_z) * (1 + slope) ** 2
+
+    centre = math.log(a * b)
+    spread = 14 * math.sqrt(1 / a + 1 / b)
+    value, _ = scipy_integrate.quad(
+        integrand, centre - spread, centre + spread, limit=400, epsabs=0, epsrel=1e-10
+    )
+    rate = 1.7
+    reference = bounds.exponential_fit_generated_fisher(rate, n_train, n_gen)
+    np.testing.assert_allclose(reference, value / rate**2, rtol=1e-6)
+    assert reference < n_train / rate**2
+
+
+def test_bootstrap_reference_limits():
+    assert bounds.bootstrap_generated_fisher(2.0, 100, 1) == pytest.approx(0.25)
+    assert bounds.bootstrap_generated_fisher(1.0, 100, 10**7) == pytest.approx(100.0)
