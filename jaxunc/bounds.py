@@ -208,6 +208,22 @@ def _select_params(names: tuple[str, ...], params: Sequence[str] | None) -> np.n
     return np.asarray([names.index(name) for name in params])
 
 
+def _batched_program(one: Callable, simulations: int, batch: int):
+    """``(run, width, steps)``: ``run(root)`` is the jitted program evaluating
+    ``one(fold_in(root, m))`` for m < steps·width, ``width`` at a time under vmap
+    inside a ``lax.map`` over ``steps`` (outputs with leading axes (steps, width))."""
+    width = min(batch, simulations)
+    steps = -(-simulations // width)
+
+    @jax.jit
+    def run(root: jax.Array):
+        numbers = jnp.arange(steps * width, dtype=jnp.uint32).reshape(steps, width)
+        fold = jax.vmap(jax.vmap(fast_random.fold_in, in_axes=(None, 0)), (None, 0))
+        return jax.lax.map(jax.vmap(one), fold(root, numbers))
+
+    return run, width, steps
+
+
 def simulate_summaries(
     model: Any,
     surrogate: Any,
@@ -273,15 +289,7 @@ def simulate_summaries(
         score = jax.grad(lambda sub: jnp.sum(model.log_prob(train, full(sub))))(sub0)
         return value, jacobian, score, code
 
-    width = min(batch, simulations)
-    steps = -(-simulations // width)
-
-    @jax.jit
-    def run(root: jax.Array):
-        numbers = jnp.arange(steps * width, dtype=jnp.uint32).reshape(steps, width)
-        fold = jax.vmap(jax.vmap(fast_random.fold_in, in_axes=(None, 0)), (None, 0))
-        return jax.lax.map(jax.vmap(one), fold(root, numbers))
-
+    run, width, steps = _batched_program(one, simulations, batch)
     values, jacobians, scores, codes = jax.device_get(run(key))
 
     def flat(a: np.ndarray) -> np.ndarray:
