@@ -85,18 +85,27 @@ def _contrived_amplification() -> dict[str, Any]:
     from jaxunc.surrogates import IdealFit
 
     theta = {"mu": np.float32(0.0), "sigma": np.float32(1.0)}
-    return contrived_amplification(
-        Gaussian(),
-        theta,
-        IdealFit(Gaussian(), theta, ("mu", "sigma")),
-        config=ContrivedConfig(n_train=50, n_gen=5000, pseudo_experiments=512),
+    return _as_json(
+        contrived_amplification(
+            Gaussian(),
+            theta,
+            IdealFit(Gaussian(), theta, ("mu", "sigma")),
+            config=ContrivedConfig(n_train=50, n_gen=5000, pseudo_experiments=512),
+        )
     )
 
 
 def _partial_pipeline() -> dict[str, Any]:
     from jaxunc.studies.amplification import PartialPipelineConfig, partial_pipeline
 
-    return partial_pipeline(PartialPipelineConfig(pseudo_experiments=512))
+    return _as_json(partial_pipeline(PartialPipelineConfig(pseudo_experiments=512)))
+
+
+def _as_json(result: Any) -> dict[str, Any]:
+    """The study's JSON: a typed result's ``to_json()`` (the redesign made the
+    amplification studies return dataclasses), or the plain dict they returned
+    when the recordings were made."""
+    return result.to_json() if hasattr(result, "to_json") else result
 
 
 # ---------------------------------------------------------------------- the table
