@@ -66,6 +66,7 @@ __all__ = [
     "ThetaDependent",
     "bound_verdict",
     "generated_information_bounds",
+    "generated_information_bounds_over_sizes",
     "learned_summary_bounds",
     "mean_summary",
     "mle_summary",
@@ -73,6 +74,7 @@ __all__ = [
     "quantile_summary",
     "rbf_features_summary",
     "simulate_summaries",
+    "simulate_summary_grid",
     "summary_bound",
     "summary_sensitivity",
 ]
@@ -504,49 +506,363 @@ def generated_information_bounds(
             pathwise=pathwise,
         )
         names = sims.params
-        finite = np.all(np.isfinite(sims.values), axis=1) & np.all(
-            np.isfinite(sims.scores), axis=1
+        entry, failures[summary.name] = _summary_entry(
+            summary, sims, _reparameterized(model), groups, max_failure_fraction
         )
-        if sims.jacobians is not None:
-            finite &= np.all(np.isfinite(sims.jacobians), axis=(1, 2))
-        codes = np.where(
-            sims.fit_results != Result.SUCCESSFUL,
-            sims.fit_results,
-            np.where(finite, Result.SUCCESSFUL, Result.NONFINITE_VALUE),
-        )
-        counts = np.bincount(codes, minlength=len(RESULT_NAMES))
-        failures[summary.name] = result_counts(counts)
-        entry: dict[str, Any] = {}
+        bounds[summary.name] = entry
+        best, best_value = _better(best, best_value, summary.name, entry, target)
+    return SummaryBounds(bounds, best, names, failures)
+
+
+def _summary_entry(
+    summary: Summary,
+    sims: SummarySimulations,
+    reparameterized: bool,
+    groups: int,
+    max_failure_fraction: float,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """``({route: BoundEstimate or str}, failure counts)`` of one summary's
+    simulations (see ``generated_information_bounds``).
+
+    The counts are of the draws whose fit failed or whose summary or training
+    score is not finite (both routes leave them out); the pathwise route also
+    needs a finite Jacobian, and draws without one make only that route
+    undetermined (said in its string)."""
+    pathwise = summary.smooth and reparameterized and sims.jacobians is not None
+    finite = np.all(np.isfinite(sims.values), axis=1) & np.all(
+        np.isfinite(sims.scores), axis=1
+    )
+    codes = np.where(
+        sims.fit_results != Result.SUCCESSFUL,
+        sims.fit_results,
+        np.where(finite, Result.SUCCESSFUL, Result.NONFINITE_VALUE),
+    )
+    counts = result_counts(np.bincount(codes, minlength=len(RESULT_NAMES)))
+    entry: dict[str, Any] = {}
+    for route in ROUTES:
+        if route == "pathwise" and not pathwise:
+            entry[route] = (
+                "not computed: the summary is not differentiable in the events"
+                if not summary.smooth
+                else "not computed: the model's sampler is not reparameterised"
+                if not reparameterized
+                else "not computed: pathwise derivatives were not requested"
+            )
+            continue
         usable = codes == Result.SUCCESSFUL
         failed = 1.0 - usable.mean()
-        for route in ROUTES:
-            if route == "pathwise" and not pathwise:
+        if failed > max_failure_fraction:
+            entry[route] = (
+                f"undetermined: {failed:.1%} of the simulations failed ({counts})"
+            )
+            continue
+        if route == "pathwise":
+            jacobian_ok = np.all(np.isfinite(sims.jacobians), axis=(1, 2))
+            usable = usable & jacobian_ok
+            bad = 1.0 - usable.mean()
+            if bad > max_failure_fraction:
                 entry[route] = (
-                    "not computed: the summary is not differentiable in the events"
-                    if not summary.smooth
-                    else "not computed: the model's sampler is not reparameterised"
+                    f"undetermined: the pathwise derivative is not finite in "
+                    f"{np.mean(~jacobian_ok):.1%} of the simulations"
                 )
                 continue
-            if failed > max_failure_fraction:
-                entry[route] = (
-                    f"undetermined: {failed:.1%} of the simulations failed "
-                    f"({failures[summary.name]})"
-                )
-                continue
-            estimate = summary_bound(
-                sims.values[usable],
-                sims.scores[usable],
-                None if route == "score" else sims.jacobians[usable],
+        entry[route] = summary_bound(
+            sims.values[usable],
+            sims.scores[usable],
+            None if route == "score" else sims.jacobians[usable],
+            groups=groups,
+        )
+    return entry, counts
+
+
+def _better(
+    best: tuple[str, str] | None,
+    best_value: float,
+    name: str,
+    entry: dict[str, Any],
+    target: int,
+) -> tuple[tuple[str, str] | None, float]:
+    """The best ``(summary, route)`` so far, by the bound on ``target`` minus two
+    standard errors (``SummaryBounds.best``)."""
+    for route, estimate in entry.items():
+        if isinstance(estimate, str):
+            continue
+        value = estimate.matrix[target, target] - 2 * estimate.stderr[target, target]
+        if value > best_value:
+            best, best_value = (name, route), value
+    return best, best_value
+
+
+# ------------------------------------------------- several sizes, one training each
+
+GRID_EVENTS = 1 << 21
+"""Generated events per vmapped step of ``simulate_summary_grid`` (with their
+tangents), which sets the default ``batch``: memory, not results."""
+
+
+def simulate_summary_grid(
+    model: Any,
+    surrogate: Any,
+    theta: Any,
+    n_train: int,
+    n_gen: Sequence[int],
+    summaries: Sequence[Summary],
+    *,
+    key: jax.Array,
+    simulations: int,
+    params: Sequence[str] | None = None,
+    pathwise: bool = True,
+    batch: int | None = None,
+) -> list[dict[str, SummarySimulations]]:
+    """``simulate_summaries`` for several generated-sample sizes and summaries at
+    once: each of the ``simulations`` chain draws trains its surrogate once and
+    generates one sample per size in ``n_gen`` from it (``draw_chain`` with
+    ``chain_keys(fold_in(key, m), len(n_gen), truth=False)`` for draw m), and every
+    summary is evaluated on every sample.  One compiled program; the pathwise
+    Jacobians of all smooth summaries come from one forward-mode pass through the
+    training (``jax.jacfwd``, one tangent per component of θ).
+
+    Returns one ``{summary name: SummarySimulations}`` per size (aligned with
+    ``n_gen``); the draws are shared, so the summaries' bounds are correlated (each
+    is still a valid bound).  ``batch``: draws per vmapped step (default: as many
+    as keep ``GRID_EVENTS`` generated events per step, at most 64); it changes
+    speed and memory only.
+    """
+    dependent = isinstance(surrogate, ThetaDependent)
+    if not dependent:
+        check_surrogate(surrogate)
+    if not summaries:
+        raise InvalidArgument("summaries", "must name at least one summary")
+    names_ = [summary.name for summary in summaries]
+    if len(set(names_)) != len(names_):
+        raise InvalidArgument("summaries", f"names must differ (got {names_})")
+    n_train = check_positive_int("n_train", n_train)
+    if isinstance(n_gen, (int, np.integer)) or len(n_gen) == 0:
+        raise InvalidArgument("n_gen", f"must be a non-empty sequence (got {n_gen!r})")
+    sizes = tuple(check_positive_int("n_gen", n) for n in n_gen)
+    simulations = check_positive_int("simulations", simulations, minimum=2)
+    if batch is None:
+        batch = max(1, min(64, GRID_EVENTS // sum(sizes)))
+    batch = check_positive_int("batch", batch)
+    flat0, unravel, names = ravel_parameters(theta)
+    index = _select_params(names, params)
+    minimum = required_train(surrogate.build(theta) if dependent else surrogate)
+    if n_train < minimum:
+        raise InvalidArgument(
+            "n_train", f"must be >= {minimum} for this surrogate (got {n_train})"
+        )
+    sub0 = flat0[index]
+    smooth = [pathwise and summary.smooth for summary in summaries]
+    differentiate = any(smooth)
+
+    def full(sub: jax.Array) -> Any:
+        return unravel(flat0.at[index].set(sub))
+
+    def one(sim_key: jax.Array):
+        keys = chain_keys(sim_key, len(sizes), truth=False)
+
+        def chain_summaries(sub: jax.Array):
+            theta_ = full(sub)
+            used = surrogate.build(theta_) if dependent else surrogate
+            draw = draw_chain(model, used, theta_, n_train, sizes, keys)
+            values = [[summary(x) for summary in summaries] for x in draw.generated]
+            tangent = [
+                values[j][i]
+                for j in range(len(sizes))
+                for i in range(len(summaries))
+                if smooth[i]
+            ]
+            out = jnp.concatenate(tangent) if tangent else jnp.zeros((0,), sub.dtype)
+            return out, (values, draw.train, draw.fit_result)
+
+        if differentiate:
+            jacobian, (values, train, code) = jax.jacfwd(chain_summaries, has_aux=True)(
+                sub0
+            )
+        else:
+            _, (values, train, code) = chain_summaries(sub0)
+            jacobian = jnp.zeros((0, sub0.shape[0]), sub0.dtype)
+        train = jax.lax.stop_gradient(train)
+        score = jax.grad(lambda sub: jnp.sum(model.log_prob(train, full(sub))))(sub0)
+        return values, jacobian, score, code
+
+    run, width, steps = _batched_program(one, simulations, batch)
+    values, jacobians, scores, codes = jax.device_get(run(key))
+
+    def flat(a: Any) -> np.ndarray:
+        return np.asarray(a).reshape(steps * width, *np.shape(a)[2:])[:simulations]
+
+    scores = flat(scores).astype(np.float64)
+    codes = flat(codes).astype(np.int32)
+    jacobians = flat(jacobians).astype(np.float64)
+    params_ = tuple(names[i] for i in index)
+    out, row = [], 0
+    for j in range(len(sizes)):
+        entry = {}
+        for i, summary in enumerate(summaries):
+            k = len(summary.names)
+            jacobian = None
+            if smooth[i]:
+                jacobian = jacobians[:, row : row + k]
+                row += k
+            entry[summary.name] = SummarySimulations(
+                flat(values[j][i]).astype(np.float64), jacobian, scores, codes, params_
+            )
+        out.append(entry)
+    return out
+
+
+def _learned_entry(
+    fit_set: SummarySimulations,
+    evaluation: SummarySimulations,
+    *,
+    key: jax.Array,
+    groups: int,
+    max_failure_fraction: float,
+    options: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The learned summary's ``{route: BoundEstimate or str}`` and failure counts:
+    the head (``_train_head``) regresses s_train on the features of ``fit_set``
+    and is evaluated on the independent draws of ``evaluation``
+    (``learned_summary_bounds``)."""
+    usable = np.all(np.isfinite(fit_set.values), 1) & (fit_set.fit_results == 0)
+    head = _train_head(
+        fit_set.values[usable], fit_set.scores[usable], key=key, **options
+    )
+    good = np.all(np.isfinite(evaluation.values), 1)
+    inputs = jnp.asarray(np.where(good[:, None], evaluation.values, 0.0))
+    values = np.asarray(head(inputs), np.float64)
+    values[~good] = np.nan
+    jacobians = None
+    if evaluation.jacobians is not None:
+        head_jacobian = np.asarray(jax.vmap(jax.jacfwd(head))(inputs), np.float64)
+        jacobians = np.einsum("mdk,mkp->mdp", head_jacobian, evaluation.jacobians)
+    learned = SummarySimulations(
+        values, jacobians, evaluation.scores, evaluation.fit_results, evaluation.params
+    )
+    summary = Summary(
+        "learned", tuple(f"learned_{name}" for name in evaluation.params), head
+    )
+    return _summary_entry(
+        summary, learned, jacobians is not None, groups, max_failure_fraction
+    )
+
+
+LEARNED_DEFAULTS = {
+    "features": 16,
+    "steps": 2000,
+    "width": 32,
+    "learning_rate": 3e-3,
+    "weight_decay": 1e-4,
+}
+"""Options of the learned summary (``learned_summary_bounds``)."""
+
+
+def generated_information_bounds_over_sizes(
+    model: Any,
+    surrogate: Any,
+    theta: Any,
+    n_train: int,
+    n_gen: Sequence[int],
+    summaries: Sequence[Summary],
+    *,
+    key: jax.Array,
+    simulations: int = 1024,
+    params: Sequence[str] | None = None,
+    target: int = 0,
+    groups: int = DEFAULT_GROUPS,
+    max_failure_fraction: float = 0.01,
+    learned: bool | dict[str, Any] = False,
+    batch: int | None = None,
+) -> list[SummaryBounds]:
+    """``generated_information_bounds`` for every size in ``n_gen`` from one set of
+    ``simulations`` chain draws (``simulate_summary_grid``: one surrogate training
+    per draw for all sizes and summaries), one ``SummaryBounds`` per size.
+
+    ``learned``: also the learned summary (``learned_summary_bounds``; a dict
+    overrides ``LEARNED_DEFAULTS``): its features are evaluated on the same draws,
+    and its head is fitted, per size, on a second, independent set of
+    ``simulations`` draws (no tangents), so the bound stays honest.  Its cost: one
+    more set of trainings.
+    """
+    if not summaries and not learned:
+        raise InvalidArgument("summaries", "must name at least one summary")
+    options = dict(LEARNED_DEFAULTS)
+    if isinstance(learned, dict):
+        unknown = sorted(set(learned) - set(options))
+        if unknown:
+            raise InvalidArgument(
+                "learned", f"unknown options {unknown}; known: {sorted(options)}"
+            )
+        options.update(learned)
+    reparameterized = _reparameterized(model)
+    main_key, feature_key, fit_key, head_key = jax.random.split(key, 4)
+    evaluated = list(summaries)
+    features = None
+    if learned:
+        features = rbf_features_summary(
+            model, theta, options.pop("features"), key=feature_key
+        )
+        evaluated.append(features)
+    grid = simulate_summary_grid(
+        model,
+        surrogate,
+        theta,
+        n_train,
+        n_gen,
+        evaluated,
+        key=main_key,
+        simulations=simulations,
+        params=params,
+        pathwise=reparameterized,
+        batch=batch,
+    )
+    fit_grid = None
+    if features is not None:
+        fit_grid = simulate_summary_grid(
+            model,
+            surrogate,
+            theta,
+            n_train,
+            n_gen,
+            [features],
+            key=fit_key,
+            simulations=simulations,
+            params=params,
+            pathwise=False,
+            batch=batch,
+        )
+    results = []
+    for j, sims in enumerate(grid):
+        bounds: dict[str, dict[str, Any]] = {}
+        failures: dict[str, dict[str, int]] = {}
+        best, best_value = None, -np.inf
+        names: tuple[str, ...] = ()
+        for summary in summaries:
+            names = sims[summary.name].params
+            entry, failures[summary.name] = _summary_entry(
+                summary,
+                sims[summary.name],
+                reparameterized,
+                groups,
+                max_failure_fraction,
+            )
+            bounds[summary.name] = entry
+            best, best_value = _better(best, best_value, summary.name, entry, target)
+        if features is not None:
+            names = sims[features.name].params
+            entry, failures["learned"] = _learned_entry(
+                fit_grid[j][features.name],
+                sims[features.name],
+                key=jax.random.fold_in(head_key, j),
                 groups=groups,
+                max_failure_fraction=max_failure_fraction,
+                options=options,
             )
-            entry[route] = estimate
-            value = (
-                estimate.matrix[target, target] - 2 * estimate.stderr[target, target]
-            )
-            if value > best_value:
-                best, best_value = (summary.name, route), value
-        bounds[summary.name] = entry
-    return SummaryBounds(bounds, best, names, failures)
+            bounds["learned"] = entry
+            best, best_value = _better(best, best_value, "learned", entry, target)
+        results.append(SummaryBounds(bounds, best, names, failures))
+    return results
 
 
 VERDICTS = ("holds", "violated", "undetermined")

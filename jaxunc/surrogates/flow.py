@@ -163,8 +163,9 @@ class Flow:
       record_every: steps per recorded (block-averaged) loss value.
       optimizer: an optax ``GradientTransformation`` to train with, e.g.
         ``optax.adamw(...)``; None (default) is ``default_optimizer()``,
-        ``optax.adam(learning_rate)``.  Its state must be a pytree of arrays (every
-        optax transformation's is) so that ensembles train under ``vmap``.
+        ``optax.adam(learning_rate, eps_root=1e-20)``.  Its state must be a pytree
+        of arrays (every optax transformation's is) so that ensembles train under
+        ``vmap``.
 
     ``fit(key, data)``: ``data`` (n_train,) or (n_train, d) → ``FlowParams``;
     ``sample(key, params, n)`` → (n,) or (n, d); ``log_prob(x, params)`` → (n,).
@@ -195,8 +196,15 @@ class Flow:
 
     def default_optimizer(self) -> optax.GradientTransformation:
         """Adam with step size ``learning_rate``: what trains the flow unless
-        ``optimizer`` is given."""
-        return optax.adam(self.learning_rate)
+        ``optimizer`` is given.
+
+        ``eps_root`` = 1e-20 under Adam's square root: a spline parameter whose
+        minibatch gradient is exactly zero (a derivative at a knot with no events
+        near it) has a zero second moment, where √v has an infinite derivative and
+        the forward-mode tangent of the training became NaN (in about 1 of 8
+        trainings on 100 Gaussian events).  The shift is below one float32 ulp of
+        v, so changes no update, wherever a gradient is above ~1e-6."""
+        return optax.adam(self.learning_rate, eps_root=1e-20)
 
     @property
     def min_train(self) -> int:
