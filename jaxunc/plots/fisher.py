@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +12,10 @@ import numpy as np
 from jaxunc.information import (
     LOW_ESS,
     gaussian_mean_mutual_information_curve,
-    linear_gaussian_generated_fisher,
     linear_gaussian_generated_kl,
 )
 from jaxunc.plots.style import (
+    BOX,
     N_GEN,
     N_GEN_TEX,
     N_TRAIN,
@@ -118,9 +119,45 @@ def _finish_information_axis(ax: Axes, payload: dict[str, Any], ylabel: str) -> 
         ax.axvline(n_train, color="0.6", ls="--", lw=0.8)
 
 
+BOUND_COLOR = "tab:red"
+
+
+def _short(label: str) -> str:
+    """The kind of an exact reference ("closed form", "quadrature")."""
+    return label.split(" (")[0].split(" n")[0]
+
+
+def _verdict_title(payload: dict[str, Any]) -> str:
+    """The check I_gen ≤ I_train per n_gen, in words."""
+    inequality = r"$I_\mathrm{gen} \preceq I_\mathrm{train}$"
+    verdicts = payload.get("verdict") or [
+        "holds" if ok else "violated" for ok in payload["holds"]
+    ]
+    n_gen = payload["n_gen"]
+    violated = [str(n) for n, v in zip(n_gen, verdicts, strict=True) if v == "violated"]
+    open_ = [
+        str(n) for n, v in zip(n_gen, verdicts, strict=True) if v == "undetermined"
+    ]
+    if violated:
+        text = (
+            f"{inequality} violated (> {K_SIGMA:g} std. errors) at {N_GEN} = "
+            + ", ".join(violated)
+        )
+    else:
+        text = f"{inequality} within {K_SIGMA:g} std. errors at every {N_GEN}"
+        if open_:
+            text = (
+                f"{inequality} within {K_SIGMA:g} std. errors; undetermined at "
+                f"{N_GEN} = " + ", ".join(open_)
+            )
+    return f"Fisher information (eq. 23): {text}"
+
+
 def _fisher_panel(ax: Axes, payload: dict[str, Any]) -> None:
-    """I_gen/I_train per parameter, the exact curve, the estimator view, the
-    ceiling, and what n_gen true events would carry."""
+    """Per n_gen the band from the best lower bound on I_gen to I_train, the exact
+    I_gen where known, the ideal fit's curve, I_gen by importance sampling and the
+    estimator view where computed, what n_gen true events would carry, and the
+    ceiling — all over I_train."""
     config = payload["config"]
     n_gen = np.asarray(payload["n_gen"], np.float64)
     n_train = config["n_train"]
@@ -144,67 +181,121 @@ def _fisher_panel(ax: Axes, payload: dict[str, Any]) -> None:
         lw=1.5,
         label=f"ceiling {I_TRAIN} (data processing inequality)",
     )
-    if any(m is not None for m in payload["I_gen_exact"]) and exact_train is not None:
-        curve = linear_gaussian_generated_fisher(config["sigma"], n_train, grid)
+    curves = payload.get("reference_curves") or {}
+    if curves:
         ax.plot(
-            grid,
-            curve / exact_train[0][0],
-            color="black",
-            lw=1.3,
+            curves["n_gen"],
+            curves["ideal_fraction"],
+            color="0.45",
+            ls=":",
+            lw=1.4,
             label=(
-                rf"exact {I_GEN}/{I_TRAIN} = "
+                "ideal mean-only fit (linear Gaussian): "
                 rf"${N_GEN_TEX}/({N_TRAIN_TEX} + {N_GEN_TEX})$"
             ),
         )
-    ess = payload["effective_sample_size"]
-    hollow = False
+        if curves.get("exact_fraction") is not None:
+            ax.plot(
+                curves["n_gen"],
+                curves["exact_fraction"],
+                color="black",
+                lw=1.3,
+                label=f"exact {I_GEN}/{I_TRAIN} ({_short(curves['exact_label'])})",
+            )
+    tops = [1.0]
+    fraction = payload.get("information_fraction")
     names = payload["parameters"]
-    shifts = spread_factors(len(names) + 1)
-    for j, name in enumerate(names):
-        tex = PARAMETER_TEX.get(name, name)
-        ratio = [r[j] for r in payload["ratio_to_train"]]
-        stderr = [r[j] for r in payload["ratio_to_train_stderr"]]
-        label = f"{I_GEN}/{I_TRAIN}" + (f" for ${tex}$" if len(names) > 1 else "")
-        label += f" (importance sampling, {config['outer']} replicas)"
-        color = PARAMETER_COLORS[j % len(PARAMETER_COLORS)]
-        hollow |= _points(ax, n_gen * shifts[j], ratio, stderr, ess, color, "o", label)
+    shifts = spread_factors(len(names) + 2)
+    if fraction is not None:
+        known = np.array([f is not None for f in fraction], bool)
+        if known.any():
+            x = n_gen[known]
+            low = np.array([f for f in fraction if f is not None], np.float64)
+            error = np.array(
+                [
+                    e
+                    for f, e in zip(
+                        fraction, payload["information_fraction_stderr"], strict=True
+                    )
+                    if f is not None
+                ],
+                np.float64,
+            )
+            ax.vlines(
+                x * shifts[0],
+                np.minimum(low, 1.0),
+                np.ones_like(low),
+                color=BOUND_COLOR,
+                alpha=0.2,
+                lw=14,
+                label=f"band of {I_GEN}: best lower bound to {I_TRAIN}",
+            )
+            simulations = config.get("simulations")
+            ax.errorbar(
+                x * shifts[0],
+                low,
+                yerr=error,
+                fmt="^",
+                ms=7,
+                color=BOUND_COLOR,
+                capsize=3,
+                zorder=4,
+                label=(
+                    rf"best lower bound $J^T C^{{-1}} J$ ({simulations} chain draws)"
+                ),
+            )
+            tops += list(low + error)
+    hollow = False
+    if any(r is not None for r in payload["ratio_to_train"]):
+        ess = payload["effective_sample_size"]
+        for j, name in enumerate(names):
+            tex = PARAMETER_TEX.get(name, name)
+            keep = [i for i, r in enumerate(payload["ratio_to_train"]) if r is not None]
+            ratio = [payload["ratio_to_train"][i][j] for i in keep]
+            stderr = [payload["ratio_to_train_stderr"][i][j] for i in keep]
+            label = f"{I_GEN}/{I_TRAIN}" + (f" for ${tex}$" if len(names) > 1 else "")
+            label += f" (importance sampling, {config['outer']} replicas)"
+            color = PARAMETER_COLORS[j % len(PARAMETER_COLORS)]
+            hollow |= _points(
+                ax,
+                n_gen[keep] * shifts[1 + j],
+                ratio,
+                stderr,
+                [ess[i] for i in keep],
+                color,
+                "o",
+                label,
+            )
+            tops += [r + e for r, e in zip(ratio, stderr, strict=True)]
     view = payload["estimator_view"]
-    first = PARAMETER_TEX.get(names[0], names[0])
-    _points(
-        ax,
-        n_gen * shifts[-1],
-        np.asarray(view["information_gen"]) / reference[0],
-        np.asarray(view["information_gen_stderr"]) / reference[0],
-        [None] * len(n_gen),
-        ESTIMATOR_COLOR,
-        "s",
-        rf"estimator view $1/\mathrm{{Var}}(\hat{{{first}}}_\mathrm{{gen}})$/{I_TRAIN} "
-        f"({config['pseudo_experiments']:,} pseudo-exp.)",
-    )
+    values = view["information_gen"]
+    keep = [i for i, v in enumerate(values) if v is not None]
+    if keep:
+        first = PARAMETER_TEX.get(names[0], names[0])
+        count = (
+            f"{config['pseudo_experiments']:,} pseudo-exp."
+            if config.get("pseudo_experiments")
+            else f"{config.get('simulations')} chain draws"
+        )
+        _points(
+            ax,
+            n_gen[keep] * shifts[-1],
+            np.asarray([values[i] for i in keep]) / reference[0],
+            np.asarray([view["information_gen_stderr"][i] for i in keep])
+            / reference[0],
+            [None] * len(keep),
+            ESTIMATOR_COLOR,
+            "s",
+            rf"estimator view $1/\mathrm{{Var}}(\hat{{{first}}}_\mathrm{{gen}})$"
+            f"/{I_TRAIN} ({count})",
+        )
     if hollow:
         _untrusted_entry(ax)
     _finish_information_axis(ax, payload, f"{I_GEN} / {I_TRAIN} (diagonal)")
-    tops = [
-        r[j] + e[j]
-        for r, e in zip(
-            payload["ratio_to_train"], payload["ratio_to_train_stderr"], strict=True
-        )
-        for j in range(len(names))
-    ]
     ax.set_ylim(0.0, max(1.3, 1.08 * max(tops)))
     ax.set_xlabel(f"generated events {N_GEN}")
-    _legend(ax, 8.5)
-    failed = [
-        n for n, ok in zip(payload["n_gen"], payload["holds"], strict=True) if not ok
-    ]
-    inequality = r"$I_\mathrm{gen} \preceq I_\mathrm{train}$"
-    verdict = (
-        f"{inequality} within {K_SIGMA:g} std. errors at every {N_GEN}"
-        if not failed
-        else f"{inequality} violated (> {K_SIGMA:g} std. errors) at {N_GEN} = "
-        + ", ".join(map(str, failed))
-    )
-    ax.set_title(f"Fisher information (eq. 23): {verdict}", fontsize=10.5)
+    _legend(ax, 8.0)
+    ax.set_title(_verdict_title(payload), fontsize=10.5)
 
 
 def _divergence_panel(
@@ -216,10 +307,29 @@ def _divergence_panel(
     grid: np.ndarray,
     equation: str,
 ) -> None:
-    """KL_gen/KL_train or MI_gen/MI_train against n_gen, ceiling 1."""
+    """KL_gen/KL_train or MI_gen/MI_train against n_gen, ceiling 1; where they
+    were not computed, the reason in words."""
     data = payload[key]
     exact = data["train_exact"]
     train = exact if exact is not None else data["train"]
+    if train is None or all(value is None for value in data["gen"]):
+        if train is not None:
+            ax.axhline(1.0, color="0.2", ls="--", lw=1.5)
+        note = data.get("note") or "not computed"
+        ax.text(
+            0.5,
+            0.5,
+            "\n".join(textwrap.wrap(f"{symbol}(gen): {note}", 60)[:5]),
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox=BOX,
+        )
+        _finish_information_axis(ax, payload, f"{symbol}(gen) / {symbol}(train)")
+        ax.set_ylim(0.0, 1.3)
+        ax.set_title(equation, fontsize=9.5)
+        return
     gen = np.asarray(data["gen"], np.float64)
     gen_stderr = np.asarray(data["gen_stderr"], np.float64)
     if exact is not None:
@@ -285,11 +395,14 @@ def figure_fisher_vs_ngen(result: FisherResult | dict[str, Any]) -> Figure:
     """The information study (§3.2) against n_gen, as ratios to the training data.
 
     Left: the Fisher information of n_gen generated events over that of the
-    n_train training events (diagonal entries; error bars: standard errors of the
-    importance-sampling estimate), the exact curve n_gen/(n_train + n_gen) where the
-    study has one (mean-only Gaussian fit), the estimator view 1/Var(θ̂) from
-    pseudo-experiments (green squares), what n_gen *true* events would carry
+    n_train training events: per n_gen the band from the best lower bound on I_gen
+    (red triangles, with standard errors) to I_train, the exact curve where the
+    study has one (mean-only Gaussian fit, exponential rate fit, bootstrap of a
+    Gaussian mean), the ideal mean-only fit's curve n_gen/(n_train + n_gen) for
+    reference, I_gen by importance sampling where computed (diagonal entries), the
+    estimator view 1/Var(θ̂) (green squares), what n_gen *true* events would carry
     (n_gen/n_train) and the ceiling 1 of the data processing inequality (eq. 23).
+    Every curve comes from the result (``reference_curves``).
     Right: the KL divergence between θ and θ₁ (eq. 18) and the mutual information
     under the study's prior (eq. 14), generated over training, with ceiling 1.
     Hollow points had an importance-sampling effective sample size below 30.
@@ -305,8 +418,10 @@ def figure_fisher_vs_ngen(result: FisherResult | dict[str, Any]) -> Figure:
     mi = figure.add_subplot(grid_spec[1, 1], sharex=kl)
     _fisher_panel(main, payload)
     grid = _information_grid(payload)
-    first = PARAMETER_TEX.get(payload["parameters"][0], payload["parameters"][0])
-    theta1 = payload["kl"]["theta1"][payload["parameters"][0]]
+    name = payload["parameters"][0]
+    first = PARAMETER_TEX.get(name, name)
+    theta1 = payload["kl"]["theta1"]
+    shifted = "" if theta1 is None else f", ${first}_1$ = {theta1[name]:.4g}"
     _divergence_panel(
         kl,
         payload,
@@ -314,8 +429,9 @@ def figure_fisher_vs_ngen(result: FisherResult | dict[str, Any]) -> Figure:
         "KL",
         _kl_curve(payload, grid),
         grid,
-        rf"KL divergence (eq. 18), ${first}_1$ = {theta1:.4g}",
+        f"KL divergence (eq. 18){shifted}",
     )
+    prior = payload["mi"]["prior_std"]
     _divergence_panel(
         mi,
         payload,
@@ -323,22 +439,32 @@ def figure_fisher_vs_ngen(result: FisherResult | dict[str, Any]) -> Figure:
         "MI",
         _mi_curve(payload, grid),
         grid,
-        rf"mutual information (eq. 14), prior width {payload['mi']['prior_std']:.3g}",
+        "mutual information (eq. 14)"
+        + ("" if prior is None else f", prior width {prior:.3g}"),
     )
     kl.tick_params(labelbottom=False)
     mi.set_xlabel(f"generated events {N_GEN}")
+    surrogate = config.get("surrogate", "ideal")
     if config["model"] == "gaussian":
         truth = rf"Gaussian $\mu$ = {config['mu']:g}, $\sigma$ = {config['sigma']:g}"
         fitted = " and ".join(
             PARAMETER_TEX[name].join("$$") for name in config["fitted_parameters"]
         )
-    else:
+    elif config["model"] == "exponential":
         truth = rf"exponential $\lambda$ = {config['rate']:g}"
         fitted = r"$\lambda$"
+    else:
+        truth = config["model"]
+        fitted = " and ".join(
+            f"${PARAMETER_TEX.get(n, n)}$" for n in config["fitted_parameters"]
+        )
+    trained = (
+        f"ideal fit of {fitted}" if surrogate == "ideal" else f"{surrogate} surrogate"
+    )
     about = " and ".join(f"${PARAMETER_TEX.get(n, n)}$" for n in payload["parameters"])
     figure.suptitle(
         f"Information about {about} in {N_GEN} generated events vs the {N_TRAIN} = "
-        f"{config['n_train']} training events ({truth}; ideal fit of {fitted})"
+        f"{config['n_train']} training events ({truth}; {trained})"
     )
     return figure
 
