@@ -448,7 +448,10 @@ class SummaryBounds(NamedTuple):
     a route was not computed or could not be trusted); ``best``: the
     ``(summary, route)`` whose bound on ``target`` has the largest lower confidence
     value (bound − 2 SE: a precise bound is preferred to a noisy one that is larger
-    only by chance); ``params``: θ's component names; ``failures``:
+    only by chance), each summary by its pathwise route where it has one (both
+    routes estimate the same Jᵀ C⁻¹ J from the same draws, the pathwise one with
+    a far less noisy J: taking the larger of the two would favour the score
+    route's upward fluctuations); ``params``: θ's component names; ``failures``:
     ``{summary: {result name: count}}`` of simulations left out (non-finite summary
     or failed fit).
     """
@@ -583,10 +586,12 @@ def _better(
     target: int,
 ) -> tuple[tuple[str, str] | None, float]:
     """The best ``(summary, route)`` so far, by the bound on ``target`` minus two
-    standard errors (``SummaryBounds.best``)."""
-    for route, estimate in entry.items():
-        if isinstance(estimate, str):
-            continue
+    standard errors, a summary by its pathwise route where computed
+    (``SummaryBounds.best``)."""
+    computed = {r: e for r, e in entry.items() if not isinstance(e, str)}
+    if "pathwise" in computed:
+        computed = {"pathwise": computed["pathwise"]}
+    for route, estimate in computed.items():
         value = estimate.matrix[target, target] - 2 * estimate.stderr[target, target]
         if value > best_value:
             best, best_value = (name, route), value

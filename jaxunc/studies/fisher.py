@@ -595,7 +595,8 @@ class FisherResult(StudyResult):
     I_gen (``min_eigenvalue_margin``, ``margin_stderr``, ``margin_sigma``,
     ``holds``).  Lower bounds for any surrogate: ``bounds`` (per n_gen, every
     summary × route: ``value``, ``stderr``, ``jacobian``, ``jacobian_stderr``,
-    ``simulations``, or a string saying why not), the best one ``I_gen_lower``
+    ``simulations``, or a string saying why not; ``route_agreement``: the two
+    routes' J in standard errors), the best one ``I_gen_lower``
     with ``I_gen_lower_stderr`` and ``I_gen_lower_summary`` ("summary/route"),
     ``information_fraction`` (best bound / I_train on the first parameter, with its
     standard error); ``margin`` (the estimate of I_train − I_gen, not written yet:
@@ -633,6 +634,7 @@ class FisherResult(StudyResult):
     I_gen_lower_summary: list[str | None]
     bounds: list[dict[str, Any]]
     bounds_failures: list[dict[str, Any]]
+    route_agreement: list[dict[str, Any]]
     information_fraction: list[float | None]
     information_fraction_stderr: list[float | None]
     margin: dict[str, Any]
@@ -738,6 +740,28 @@ def _bound_json(estimate: Any) -> Any:
         "jacobian_stderr": _listify(estimate.jacobian_stderr),
         "simulations": int(estimate.simulations),
     }
+
+
+def _route_agreement(result: summary_bounds.SummaryBounds) -> dict[str, Any]:
+    """Per summary with both routes: the largest |J_pathwise − J_score| over the
+    entries of J in combined standard errors, and whether it is below K_SIGMA."""
+    out = {}
+    for summary, routes in result.bounds.items():
+        path, score = routes.get("pathwise"), routes.get("score")
+        if path is None or score is None or isinstance(path, str):
+            continue
+        if isinstance(score, str):
+            continue
+        difference = np.abs(path.jacobian - score.jacobian)
+        combined = np.hypot(path.jacobian_stderr, score.jacobian_stderr)
+        pull = np.where(
+            combined > 0,
+            difference / np.where(combined > 0, combined, 1.0),
+            np.where(difference > 0, np.inf, 0.0),
+        )
+        worst = float(pull.max())
+        out[summary] = {"max_pull": worst, "agree": worst < K_SIGMA}
+    return out
 
 
 def _ratio(
@@ -1173,6 +1197,7 @@ def run_fisher(
         "I_gen_lower_summary": lower_summary,
         "bounds": all_bounds,
         "bounds_failures": [result.failures for result in bound_results],
+        "route_agreement": [_route_agreement(result) for result in bound_results],
         "information_fraction": fraction,
         "information_fraction_stderr": fraction_stderr,
         "margin": {"value": none, "stderr": none, "note": MARGIN_NOTE},
