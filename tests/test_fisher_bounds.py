@@ -118,18 +118,19 @@ def test_bootstrap_bounds_and_its_exact_reference(tmp_path):
 
 def test_kde_bounds_and_its_importance_sampling_on_request(tmp_path):
     """The KDE has a density: importance sampling runs when asked for (here at one
-    small n_gen), and the verdict combines it with the bounds."""
+    small n_gen, few replicas), and the verdict combines it with the bounds."""
     arguments = ["--surrogate", "kde", "--summaries", "mean,moments"]
-    arguments += ["--importance-sampling", "on", "--outer", "8"]
-    payload = run_json(tmp_path, *arguments, *SMALL)
+    arguments += ["--importance-sampling", "on", "--outer", "4"]
+    arguments += ["--n-train", "50", "--n-gen", "10", "--simulations", "64"]
+    payload = run_json(tmp_path, *arguments)
     check_bounds(payload)
-    assert payload["I_gen_exact"] == [None, None]
+    assert payload["I_gen_exact"] == [None]
     assert payload["I_gen_method"] == "snis_cross" and payload["I_gen_note"] is None
-    assert all(m is not None for m in payload["I_gen"])
-    assert all(k is not None for k in payload["kl"]["gen"])
-    assert all(v in ("holds", "undetermined") for v in payload["kl"]["verdict"])
+    assert payload["I_gen"][0] is not None and payload["kl"]["gen"][0] is not None
+    assert payload["kl"]["verdict"][0] in ("holds", "undetermined")
     assert "importance-sampling" in payload["verdict_reason"][0]
     assert set(payload["bounds"][0]) == {"mean", "moments"}
+    assert payload["route_agreement"][0]["mean"]["agree"]
 
 
 def test_kde_default_skips_importance_sampling(tmp_path, monkeypatch):

@@ -863,12 +863,12 @@ def _verdict(
 
 
 def _divergence_verdicts(
-    values: Sequence[Any], holds: Sequence[bool], computed: bool
+    values: Sequence[Any], holds: Sequence[bool], computed: bool, size: int
 ) -> list[str]:
     """``holds``/``violated`` per n_gen for KL or MI, ``undetermined`` where the
     importance sampling's ESS is below ``LOW_ESS`` or it was not computed."""
     if not computed:
-        return ["undetermined"] * len(holds)
+        return ["undetermined"] * size
     return [
         "undetermined"
         if value.effective_sample_size < LOW_ESS
@@ -1218,7 +1218,7 @@ def run_fisher(
                 [k.effective_sample_size for k in kl_gen] if sampled else none
             ),
             "holds": kl_holds if sampled else none,
-            "verdict": _divergence_verdicts(kl_gen, kl_holds, sampled),
+            "verdict": _divergence_verdicts(kl_gen, kl_holds, sampled, size),
             "note": None if sampled else divergence_note,
         },
         "mi": {
@@ -1233,7 +1233,7 @@ def run_fisher(
                 [m.effective_sample_size for m in mi_gen] if sampled else none
             ),
             "holds": mi_holds if sampled else none,
-            "verdict": _divergence_verdicts(mi_gen, mi_holds, sampled),
+            "verdict": _divergence_verdicts(mi_gen, mi_holds, sampled, size),
             "note": None if sampled else divergence_note,
         },
         "reference_curves": _reference_curves(config, float(reference[0, 0])),
