@@ -32,6 +32,8 @@ import numpy as np
 __all__ = [
     "RESULT_NAMES",
     "Result",
+    "estimate_result",
+    "failures_by_result",
     "first_failure",
     "from_ok",
     "result_counts",
@@ -73,6 +75,14 @@ def from_ok(ok: Any, failure: int = Result.FAILED) -> Any:
     return jnp.where(ok, jnp.int32(Result.SUCCESSFUL), jnp.int32(failure))
 
 
+def estimate_result(estimate: Any) -> Any:
+    """``int32`` code of an ``Estimate``: its ``result`` when it has one, else
+    ``failed`` where it is not ``ok`` (0 where it is)."""
+    if estimate.result is not None:
+        return jnp.asarray(estimate.result, jnp.int32)
+    return from_ok(estimate.ok)
+
+
 def first_failure(*codes: Any) -> Any:
     """The first non-successful code among ``codes`` (broadcast), else 0: the reason
     a chain failed is the earliest stage that failed (training before estimation)."""
@@ -95,3 +105,16 @@ def result_counts(counts: Any) -> dict[str, Any]:
         value = counts[code]
         out[name] = int(value) if value.ndim == 0 else value.tolist()
     return out
+
+
+def failures_by_result(summary: Any) -> np.ndarray:
+    """Per-code failure counts ``(len(RESULT_NAMES), *shape)`` of one engine output
+    summary (``EngineResult.outputs[name]``): its ``failures_by_result``; from an
+    engine that reports only ``failures``, every failure counted as ``failed``."""
+    counts = summary.get("failures_by_result")
+    if counts is not None:
+        return np.asarray(counts)
+    failures = np.asarray(summary["failures"])
+    counts = np.zeros((len(RESULT_NAMES), *failures.shape), failures.dtype)
+    counts[Result.FAILED] = failures
+    return counts
