@@ -38,6 +38,7 @@ from jaxunc.information import (
     mutual_information,
 )
 from jaxunc.models import Exponential, Gaussian
+from jaxunc.results import failures_by_result, result_counts
 from jaxunc.studies.options import check_precision, check_seed, finite
 from jaxunc.studies.toy import FIT_CHOICES
 from jaxunc.surrogates import IdealFit
@@ -423,6 +424,8 @@ def run_fisher(
             ),
             "information_gen": view.tolist(),
             "information_gen_stderr": view_stderr.tolist(),
+            "failures": spread["failures"][:, 0].tolist(),
+            "failures_by_result": result_counts(failures_by_result(spread)[:, :, 0]),
         },
         "kl": {
             "theta1": {k: float(v) for k, v in theta1.items()},
