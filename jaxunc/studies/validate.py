@@ -655,7 +655,7 @@ def validate_surrogate(
     Args:
       model: the true simulator (``sample``/``log_prob``; ``cdf``/``quantile``
         optional), scalar events.
-      theta: its true parameters.
+      theta: its true parameters, any pytree the model accepts (a scalar too).
       surrogate: ``fit(key, data)``/``sample(key, params, n)``.
       config: the study options (``config.model``/``surrogate`` are only labels here).
       figures: also compute the example histograms of the figures.
@@ -674,7 +674,11 @@ def validate_surrogate(
         )
     start = time.perf_counter()
     dtype = config.dtype
-    theta = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), dict(theta))
+    # θ is any pytree (a scalar, an array, a dict, a NamedTuple).
+    theta = jax.tree_util.tree_map(
+        lambda v: jnp.asarray(v, dtype),
+        dict(theta) if isinstance(theta, Mapping) else theta,
+    )
     keys = jax.random.split(jax.random.key(config.seed), 4)
     chi2, fine = _fine_binning(model, theta, config, keys[0])
     horizon_run = run_pseudo_experiments(
@@ -743,7 +747,11 @@ def validate_surrogate(
     extra = {
         "model_label": labels.get("model", type(model).__name__),
         "surrogate_label": labels.get("surrogate", type(surrogate).__name__),
-        "theta": {k: np.asarray(v).tolist() for k, v in theta.items()},
+        "theta": (
+            {k: np.asarray(v).tolist() for k, v in theta.items()}
+            if isinstance(theta, Mapping)
+            else jax.tree_util.tree_map(lambda v: np.asarray(v).tolist(), theta)
+        ),
         "binning_description": chi2.describe(),
         "expected_counts": (
             "exact bin probabilities from the model cdf (Pearson chi2)"
