@@ -33,7 +33,6 @@ __all__ = [
     "RESULT_NAMES",
     "Result",
     "estimate_result",
-    "failures_by_result",
     "first_failure",
     "from_ok",
     "result_counts",
@@ -105,16 +104,3 @@ def result_counts(counts: Any) -> dict[str, Any]:
         value = counts[code]
         out[name] = int(value) if value.ndim == 0 else value.tolist()
     return out
-
-
-def failures_by_result(summary: Any) -> np.ndarray:
-    """Per-code failure counts ``(len(RESULT_NAMES), *shape)`` of one engine output
-    summary (``EngineResult.outputs[name]``): its ``failures_by_result``; from an
-    engine that reports only ``failures``, every failure counted as ``failed``."""
-    counts = summary.get("failures_by_result")
-    if counts is not None:
-        return np.asarray(counts)
-    failures = np.asarray(summary["failures"])
-    counts = np.zeros((len(RESULT_NAMES), *failures.shape), failures.dtype)
-    counts[Result.FAILED] = failures
-    return counts

@@ -93,15 +93,13 @@ def test_toy_reports_failed_fits_by_code(monkeypatch):
         figures=False,
         progress=False,
     ).to_json()
-    surrogate, truth = result["surrogate"], result["truth"]
+    surrogate, by_result = result["surrogate"], result["failures_by_result"]
     fit_failures = surrogate["fit_failures"]
     assert 0 < fit_failures < 256
-    assert surrogate["fit_failures_by_result"] == {"surrogate_fit_failed": fit_failures}
+    assert by_result["fit"] == {"surrogate_fit_failed": fit_failures}
     assert surrogate["failures"] == [fit_failures] * 2
-    assert surrogate["failures_by_result"] == {
-        "surrogate_fit_failed": [fit_failures] * 2
-    }
-    assert truth["failures"] == [0, 0] and truth["failures_by_result"] == {}
+    assert by_result["surrogate"] == {"surrogate_fit_failed": [fit_failures] * 2}
+    assert result["truth"]["failures"] == [0, 0] and by_result["truth"] == {}
 
 
 def test_fisher_estimator_view_reports_failed_fits_by_code(monkeypatch):
@@ -115,10 +113,11 @@ def test_fisher_estimator_view_reports_failed_fits_by_code(monkeypatch):
     result = run_fisher(
         FisherConfig(n_gen=(10,), outer=2, pseudo_experiments=128), progress=False
     ).to_json()
-    view = result["estimator_view"]
-    (failures,) = view["failures"]
+    (failures,) = result["estimator_view"]["failures"]
     assert 0 < failures < 128
-    assert view["failures_by_result"] == {"surrogate_fit_failed": [failures]}
+    assert result["failures_by_result"] == {
+        "estimator_view": {"surrogate_fit_failed": [failures]}
+    }
 
 
 def test_ensemble_reports_fit_and_training_failures_by_code():
@@ -187,7 +186,7 @@ def test_contrived_amplification_reports_fit_before_analysis():
         _flaky(theta, cut=0.2),
         StallingMean(cut=-0.4),
         ContrivedConfig(n_train=20, n_gen=200, pseudo_experiments=256),
-    )
+    ).to_json()
     by_result = result["failures_by_result"]
     assert set(by_result) == {"surrogate_fit_failed", "stalled"}, by_result
     assert sum(by_result.values()) == result["failures"] < 256
@@ -199,6 +198,6 @@ def test_partial_pipeline_reports_the_detector_fit_code(code):
     config = PartialPipelineConfig(m_full=10, n_total=50, pseudo_experiments=128)
     reference = {"mu": np.float32(0.0), "sigma": np.float32(config.resolution)}
     surrogate = FlakyFit(Gaussian(), reference, ("mu", "sigma"), cut=0.0, code=code)
-    result = partial_pipeline(config, surrogate)
+    result = partial_pipeline(config, surrogate).to_json()
     name = "surrogate_fit_failed" if code == Result.SURROGATE_FIT_FAILED else "stalled"
     assert 0 < _one_name(result["failures_by_result"], name) == result["failures"]

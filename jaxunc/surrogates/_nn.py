@@ -12,6 +12,7 @@ Everything here is pure and jittable; nothing depends on the batch (vmap) axis.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -23,12 +24,16 @@ from jax import lax
 
 from jaxunc import random as fast_random
 from jaxunc.errors import InvalidArgument, check_positive_int
+from jaxunc.results import Result, from_ok
 
 __all__ = [
     "Standardization",
     "apply_optimizer",
     "check_data",
+    "check_optimizer",
     "check_schedule",
+    "dataclass_repr",
+    "finite_result",
     "float_dtype",
     "init_mlp",
     "minibatch",
@@ -63,6 +68,50 @@ def check_schedule(steps: int, record_every: int) -> None:
             "record_every",
             f"must divide steps (got steps={steps}, record_every={record_every})",
         )
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """``optimizer`` of a trained surrogate: None (the surrogate's default) or an
+    optax ``GradientTransformation`` (callable ``init`` and ``update``);
+    ``InvalidArgument`` naming ``optimizer`` otherwise."""
+    if optimizer is None:
+        return
+    if not (
+        callable(getattr(optimizer, "init", None))
+        and callable(getattr(optimizer, "update", None))
+    ):
+        raise InvalidArgument(
+            "optimizer",
+            "must be an optax GradientTransformation (with init and update) or None "
+            f"(got {type(optimizer).__name__})",
+        )
+
+
+def dataclass_repr(instance: Any, omit_if_none: tuple[str, ...] = ()) -> str:
+    """The ``dataclasses`` repr of ``instance`` (``Name(field=value, ...)``), leaving
+    out the fields in ``omit_if_none`` while they are None: a field added later with
+    default None (``optimizer``) keeps the repr that results already record."""
+    shown = (
+        f"{field.name}={getattr(instance, field.name)!r}"
+        for field in dataclasses.fields(instance)
+        if field.repr
+        and not (field.name in omit_if_none and getattr(instance, field.name) is None)
+    )
+    return f"{type(instance).__qualname__}({', '.join(shown)})"
+
+
+def finite_result(*trees: Any) -> jax.Array:
+    """``int32[]`` result code: ``Result.NONFINITE_VALUE`` when any floating-point
+    leaf of ``trees`` holds a NaN or an infinity, else ``Result.SUCCESSFUL`` (one
+    fit: leaves without an ensemble axis; every element of every leaf is checked)."""
+    finite = [
+        jnp.all(jnp.isfinite(leaf))
+        for tree in trees
+        for leaf in jax.tree_util.tree_leaves(tree)
+        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)
+    ]
+    ok = jnp.all(jnp.stack(finite)) if finite else jnp.bool_(True)
+    return from_ok(ok, Result.NONFINITE_VALUE)
 
 
 def float_dtype(data: jax.Array) -> jnp.dtype:

@@ -28,10 +28,15 @@ class Bootstrap:
     of variance σ², Var = σ²/n_train · (1 + (n_train - 1)/n_gen): the training-sample
     spread plus the resampling spread around the training mean (the empirical
     variance has expectation σ²(n_train - 1)/n_train).
+
+    The fit cannot fail (no ``fit_result``: successful by default).  The resampling
+    indices depend on the key only, so every generated event is differentiable in
+    the training events (∂x_gen[j]/∂x_train[i] = 1 where event j copies event i).
     """
 
     @property
     def min_train(self) -> int:
+        """Fewest training events: one."""
         return 1
 
     def fit(self, key: jax.Array, data: jax.Array) -> jax.Array:

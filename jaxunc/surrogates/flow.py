@@ -18,17 +18,19 @@ identity outside (linear tails; the boundary derivatives are 1 so the map is C¹
 
 Sampling inverts the splines analytically (a quadratic per event).  Training: the
 training sample is standardised (shift and scale kept in the parameters), then
-``steps`` Adam steps on the mean negative log-likelihood of minibatches of
+``steps`` optimiser steps (Adam by default, any optax ``GradientTransformation``
+through ``optimizer=``) on the mean negative log-likelihood of minibatches of
 ``batch_size`` events drawn with replacement (the whole sample when ``n_train <=
-batch_size``), as one ``lax.scan``.  Same key and data give the same parameters bit for
-bit.
+batch_size``), as one ``lax.scan`` over a ``FlowTrainingState``.  Same key and data
+give the same parameters bit for bit; ``fit`` is differentiable in the training data
+in forward mode (``jax.jvp``), the training loop included.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +41,7 @@ from jaxunc import random as fast_random
 from jaxunc.errors import check_positive_int
 from jaxunc.surrogates import _nn
 
-__all__ = ["Flow", "FlowParams", "rational_quadratic_spline"]
+__all__ = ["Flow", "FlowParams", "FlowTrainingState", "rational_quadratic_spline"]
 
 _MIN_BIN_WIDTH = 1e-3
 _MIN_BIN_HEIGHT = 1e-3
@@ -60,6 +62,18 @@ class FlowParams(NamedTuple):
     layers: list
     standardization: _nn.Standardization
     losses: dict
+
+
+class FlowTrainingState(NamedTuple):
+    """The carry of the flow's training loop (one member; a leading axis under vmap).
+
+    Attributes:
+      layers: the current parameters of every layer (as in ``FlowParams.layers``).
+      optimizer_state: the optimiser's state.
+    """
+
+    layers: list
+    optimizer_state: Any
 
 
 def rational_quadratic_spline(
@@ -138,7 +152,7 @@ class Flow:
     Args:
       steps: Adam steps; a multiple of ``record_every``.
       batch_size: events per minibatch (the whole training sample when it is smaller).
-      learning_rate: Adam step size.
+      learning_rate: Adam step size (ignored when ``optimizer`` is given).
       layers: spline layers (1-D) or coupling layers (d ≥ 2; use an even number so
         every dimension is transformed equally often).
       bins: spline bins per layer and dimension.
@@ -147,6 +161,10 @@ class Flow:
       width: hidden units of the coupling conditioners (d ≥ 2 only).
       depth: hidden layers of the coupling conditioners (d ≥ 2 only).
       record_every: steps per recorded (block-averaged) loss value.
+      optimizer: an optax ``GradientTransformation`` to train with, e.g.
+        ``optax.adamw(...)``; None (default) is ``default_optimizer()``,
+        ``optax.adam(learning_rate)``.  Its state must be a pytree of arrays (every
+        optax transformation's is) so that ensembles train under ``vmap``.
 
     ``fit(key, data)``: ``data`` (n_train,) or (n_train, d) → ``FlowParams``;
     ``sample(key, params, n)`` → (n,) or (n, d); ``log_prob(x, params)`` → (n,).
@@ -161,6 +179,7 @@ class Flow:
     width: int = 32
     depth: int = 2
     record_every: int = 25
+    optimizer: optax.GradientTransformation | None = None
 
     def __post_init__(self) -> None:
         _nn.check_schedule(self.steps, self.record_every)
@@ -169,6 +188,15 @@ class Flow:
         check_positive_int("bins", self.bins, minimum=2)
         _nn.validate_positive_float("learning_rate", self.learning_rate)
         _nn.validate_positive_float("bound", self.bound)
+        _nn.check_optimizer(self.optimizer)
+
+    def __repr__(self) -> str:
+        return _nn.dataclass_repr(self, omit_if_none=("optimizer",))
+
+    def default_optimizer(self) -> optax.GradientTransformation:
+        """Adam with step size ``learning_rate``: what trains the flow unless
+        ``optimizer`` is given."""
+        return optax.adam(self.learning_rate)
 
     @property
     def min_train(self) -> int:
@@ -248,11 +276,15 @@ class Flow:
             self._init_layer(layer_keys[index], index, dim, dtype)
             for index in range(self.layers)
         ]
-        optimizer = optax.adam(self.learning_rate)
+        optimizer = (
+            self.default_optimizer() if self.optimizer is None else self.optimizer
+        )
         log_scale = jnp.sum(jnp.log(standardization.scale))
         batch = min(self.batch_size, u_data.shape[0])
 
-        def step(state, step_key):
+        def step(
+            state: FlowTrainingState, step_key: jax.Array
+        ) -> tuple[FlowTrainingState, dict[str, jax.Array]]:
             layers, opt_state = state
             events = _nn.minibatch(step_key, u_data, batch)
 
@@ -261,13 +293,11 @@ class Flow:
 
             value, grads = jax.value_and_grad(loss)(layers)
             layers, opt_state = _nn.apply_optimizer(optimizer, grads, opt_state, layers)
-            return (layers, opt_state), {"nll": value + log_scale}
+            return FlowTrainingState(layers, opt_state), {"nll": value + log_scale}
 
-        state = (layers, optimizer.init(layers))
-        (layers, _), losses = _nn.train(
-            step, state, train_key, self.steps, self.record_every
-        )
-        return FlowParams(layers, standardization, losses)
+        state = FlowTrainingState(layers, optimizer.init(layers))
+        state, losses = _nn.train(step, state, train_key, self.steps, self.record_every)
+        return FlowParams(state.layers, standardization, losses)
 
     def log_prob(self, x: jax.Array, params: FlowParams) -> jax.Array:
         """Exact log density of the events ``x`` ((n,) or (n, d)), shape (n,)."""
@@ -289,3 +319,9 @@ class Flow:
     def training_losses(self, params: FlowParams) -> dict[str, jax.Array]:
         """Recorded loss curve ``{"nll"}``, (steps // record_every,)."""
         return dict(params.losses)
+
+    def fit_result(self, params: FlowParams) -> jax.Array:
+        """``int32[]`` result code of one trained flow (``jaxunc.results``):
+        ``NONFINITE_VALUE`` when its layers, standardisation or recorded losses hold
+        a NaN or an infinity (a diverged training), else ``SUCCESSFUL``."""
+        return _nn.finite_result(params)

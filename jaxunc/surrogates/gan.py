@@ -19,18 +19,25 @@ of single members scatter more than the training sample's (profiled, not hidden)
 
 Training: the training sample is standardised (mean 0, standard deviation 1 per
 dimension; shift and scale are kept in the parameters), then ``steps`` alternating
-Adam updates of the discriminator and the generator run as one ``lax.scan``.  Each step
+optimiser updates (Adam by default, any optax ``GradientTransformation`` through
+``optimizer=``) of the discriminator and the generator run as one ``lax.scan`` over a
+``GANTrainingState``.  Each step
 draws a minibatch of ``batch_size`` events with replacement from the training sample
 (the whole sample when ``n_train <= batch_size``) and ``batch_size`` noise vectors.
 All randomness comes from the key: the same key and data give the same parameters bit
 for bit.
+
+``fit`` is differentiable in the training data in forward mode (``jax.jvp``, e.g. with
+respect to the θ that generated them, through the whole training loop): minibatch
+indices and noise depend on the key only, and the loop carries no integer except
+optax's step counts, whose tangents are symbolic zeros.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +47,7 @@ from jaxunc import random as fast_random
 from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.surrogates import _nn
 
-__all__ = ["GAN", "GANParams"]
+__all__ = ["GAN", "GANParams", "GANTrainingState"]
 
 
 class GANParams(NamedTuple):
@@ -65,21 +72,42 @@ class GANParams(NamedTuple):
     losses: dict
 
 
+class GANTrainingState(NamedTuple):
+    """The carry of the GAN's training loop (one member; a leading axis under vmap).
+
+    Attributes:
+      generator: the generator's MLP weights (the current iterate).
+      discriminator: the discriminator's MLP weights.
+      generator_optimizer_state: the optimiser's state for the generator.
+      discriminator_optimizer_state: the optimiser's state for the discriminator.
+      average: the moving average of the generator iterates (``ema_decay``; equal to
+        ``generator`` when the decay is 0); what ``fit`` returns as the generator.
+    """
+
+    generator: list
+    discriminator: list
+    generator_optimizer_state: Any
+    discriminator_optimizer_state: Any
+    average: list
+
+
 def _activation(x: jax.Array) -> jax.Array:
     return jax.nn.leaky_relu(x, 0.2)
 
 
 @dataclasses.dataclass(frozen=True)
 class GAN:
-    """A small MLP GAN (generator and discriminator), trained with Adam.
+    """A small MLP GAN (generator and discriminator), trained with Adam by default.
 
     Args:
       steps: training steps (one discriminator and one generator update each); a
         multiple of ``record_every``.
       batch_size: events per minibatch (the whole training sample when it is smaller).
       learning_rate: initial Adam step size of both networks, cosine-decayed to 0
-        over the ``steps`` (the final generator is then a slowly moving iterate).
-      beta1: Adam's first-moment decay (0.5 is the usual choice for GANs).
+        over the ``steps`` (the final generator is then a slowly moving iterate);
+        ignored when ``optimizer`` is given.
+      beta1: Adam's first-moment decay (0.5 is the usual choice for GANs); ignored
+        when ``optimizer`` is given.
       width: units per hidden layer of both networks.
       depth: hidden layers of both networks.
       noise_dim: dimension of the generator's standard-normal input.
@@ -96,6 +124,11 @@ class GAN:
         camel back it balanced the bump weights but narrowed the bumps, so it is off
         by default.
       record_every: steps per recorded (block-averaged) loss value.
+      optimizer: an optax ``GradientTransformation`` that updates both networks
+        (each with its own state), e.g. ``optax.adamw(...)``; None (default) is
+        ``default_optimizer()``: ``optax.adam(optax.cosine_decay_schedule(
+        learning_rate, steps), b1=beta1)``.  Its state must be a pytree of arrays
+        (every optax transformation's is) so that ensembles train under ``vmap``.
 
     ``fit(key, data)`` takes ``data`` of shape (n_train,) or (n_train, d) and returns
     ``GANParams``; ``sample(key, params, n)`` returns (n,) or (n, d) to match.
@@ -112,6 +145,7 @@ class GAN:
     pack: int = 2
     ema_decay: float = 0.0
     record_every: int = 50
+    optimizer: optax.GradientTransformation | None = None
 
     def __post_init__(self) -> None:
         _nn.check_schedule(self.steps, self.record_every)
@@ -127,6 +161,10 @@ class GAN:
             raise InvalidArgument(
                 "ema_decay", f"must be in [0, 1) (got {self.ema_decay!r})"
             )
+        _nn.check_optimizer(self.optimizer)
+
+    def __repr__(self) -> str:
+        return _nn.dataclass_repr(self, omit_if_none=("optimizer",))
 
     @property
     def min_train(self) -> int:
@@ -134,9 +172,15 @@ class GAN:
         least ``pack``."""
         return max(2, self.pack)
 
-    def _optimizer(self) -> optax.GradientTransformation:
+    def default_optimizer(self) -> optax.GradientTransformation:
+        """Adam with first-moment decay ``beta1`` and step size ``learning_rate``
+        cosine-decayed to 0 over ``steps``: what trains the networks unless
+        ``optimizer`` is given."""
         schedule = optax.cosine_decay_schedule(self.learning_rate, self.steps)
         return optax.adam(schedule, b1=self.beta1)
+
+    def _optimizer(self) -> optax.GradientTransformation:
+        return self.default_optimizer() if self.optimizer is None else self.optimizer
 
     def fit(self, key: jax.Array, data: jax.Array) -> GANParams:
         """Train on ``data`` (n_train,) or (n_train, d); pure and jittable."""
@@ -150,12 +194,12 @@ class GAN:
         generator = _nn.init_mlp(g_key, (self.noise_dim, *hidden, dim), dtype)
         discriminator = _nn.init_mlp(d_key, (self.pack * dim, *hidden, 1), dtype)
         optimizer = self._optimizer()
-        state = (
-            generator,
-            discriminator,
-            optimizer.init(generator),
-            optimizer.init(discriminator),
-            generator,
+        state = GANTrainingState(
+            generator=generator,
+            discriminator=discriminator,
+            generator_optimizer_state=optimizer.init(generator),
+            discriminator_optimizer_state=optimizer.init(discriminator),
+            average=generator,
         )
         batch = min(self.batch_size, z_data.shape[0])
         batch -= batch % self.pack
@@ -163,9 +207,20 @@ class GAN:
             self._step, data=z_data, batch=batch, optimizer=optimizer
         )
         state, losses = _nn.train(step, state, train_key, self.steps, self.record_every)
-        return GANParams(state[4], state[1], standardization, losses)
+        return GANParams(state.average, state.discriminator, standardization, losses)
 
-    def _step(self, state, key, *, data, batch, optimizer):
+    def _step(
+        self,
+        state: GANTrainingState,
+        key: jax.Array,
+        *,
+        data: jax.Array,
+        batch: int,
+        optimizer: optax.GradientTransformation,
+    ) -> tuple[GANTrainingState, dict[str, jax.Array]]:
+        """One discriminator update then one generator update on a minibatch of
+        ``batch`` standardised events of ``data`` (n, d); returns the new state
+        and this step's ``{"generator", "discriminator"}`` losses."""
         generator, discriminator, g_opt, d_opt, average = state
         dtype = data.dtype
         batch_key, noise_key, noise_key_2 = fast_random.split(key, 3)
@@ -203,7 +258,7 @@ class GAN:
         average = jax.tree_util.tree_map(
             lambda a, g: decay * a + (1 - decay) * g, average, generator
         )
-        state = (generator, discriminator, g_opt, d_opt, average)
+        state = GANTrainingState(generator, discriminator, g_opt, d_opt, average)
         return state, {"generator": g_value, "discriminator": d_value}
 
     def sample(self, key: jax.Array, params: GANParams, n: int) -> jax.Array:
@@ -221,3 +276,9 @@ class GAN:
         """Recorded loss curves, ``{"generator", "discriminator"}``, each
         (steps // record_every,) (with a leading ensemble axis under vmap)."""
         return dict(params.losses)
+
+    def fit_result(self, params: GANParams) -> jax.Array:
+        """``int32[]`` result code of one trained GAN (``jaxunc.results``):
+        ``NONFINITE_VALUE`` when its weights, standardisation or recorded losses hold
+        a NaN or an infinity (a diverged training), else ``SUCCESSFUL``."""
+        return _nn.finite_result(params)

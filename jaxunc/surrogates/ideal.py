@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from jaxunc.estimators import FitResult, fit_model
+from jaxunc.results import Result, from_ok
 from jaxunc.summation import pairwise_sum
 
 __all__ = ["IdealFit"]
@@ -36,7 +38,12 @@ class IdealFit:
       use_closed_form: use the model's ``closed_form_mle`` when it has one (False
         forces the generic autodiff Newton fit, e.g. to test it).
 
-    ``fit`` returns a ``FitResult``; its ``theta`` is what ``sample`` draws from.
+    ``fit`` returns a ``FitResult``; its ``theta`` is what ``sample`` draws from, and
+    ``fit_result`` its result code.  Everything is differentiable in the training
+    data: the closed form directly, the Newton fit in forward mode (``jax.jvp``
+    through its ``while_loop``; at convergence the tangent of the fitted parameters
+    is the implicit-function derivative, since a Newton step's Jacobian vanishes at
+    the optimum).
     """
 
     model: Any
@@ -88,7 +95,18 @@ class IdealFit:
         return self.model.log_prob(x, params.theta)
 
     def fit_converged(self, params: FitResult) -> jax.Array:
+        """bool[]: the fit converged (``fit_result(params) == SUCCESSFUL``)."""
         return params.converged
+
+    def fit_result(self, params: FitResult) -> jax.Array:
+        """``int32[]`` result code of the fit (``jaxunc.results``): the
+        ``FitResult``'s own ``result`` (why the Newton fit stopped: max steps,
+        stalled, non-finite start or value, ...), or, for a ``FitResult`` without
+        one, ``FAILED`` where it did not converge."""
+        result = getattr(params, "result", None)
+        if result is not None:
+            return jnp.asarray(result, jnp.int32)
+        return from_ok(params.converged, Result.FAILED)
 
     def log_likelihood(self, x: jax.Array, params: FitResult) -> jax.Array:
         """Σ log q(x_i | φ) over the events ``x``."""

@@ -27,6 +27,7 @@ import jax.scipy.linalg
 import jax.scipy.special
 
 from jaxunc import random as fast_random
+from jaxunc.results import Result, from_ok
 
 __all__ = ["KDE", "KDEParams", "bandwidth_factor"]
 
@@ -74,7 +75,9 @@ class KDE:
     Events are scalars (``data.shape == (n,)``) or vectors (``(n, d)``); the sample
     covariance needs ``n > d`` events (``min_train`` is 2, enough in 1-D).
     ``log_prob`` evaluates all ``n_train`` kernels for each event: memory
-    ``O(len(x) · n_train)``.
+    ``O(len(x) · n_train)``.  ``fit`` and ``sample`` are differentiable in the
+    training events (the Cholesky factor of the kernel covariance included; the rule's
+    factor ``h`` depends on ``n`` and ``d`` only).
     """
 
     rule: str = "scott"
@@ -149,3 +152,11 @@ class KDE:
     def fit_converged(self, params: KDEParams) -> jax.Array:
         """False when the sample covariance is singular (no Cholesky factor)."""
         return jnp.all(jnp.isfinite(params.cholesky))
+
+    def fit_result(self, params: KDEParams) -> jax.Array:
+        """``int32[]`` result code (``jaxunc.results``): ``NONFINITE_VALUE`` when the
+        bandwidth (the kernel covariance's Cholesky factor, or the factor ``h``) is
+        not finite: a singular sample covariance (e.g. all training events equal) or
+        a NaN or infinite training event; else ``SUCCESSFUL``."""
+        ok = jnp.all(jnp.isfinite(params.cholesky)) & jnp.isfinite(params.factor)
+        return from_ok(ok, Result.NONFINITE_VALUE)
