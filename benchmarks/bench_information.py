@@ -416,11 +416,11 @@ def fisher_study(config: Any, reps: int) -> dict[str, Any]:
             {
                 "seconds": probe.wall,
                 "compile_seconds": clock.seconds,
-                "inner_seconds": result.payload["runtime"]["seconds"],
+                "inner_seconds": result.to_json()["runtime"]["seconds"],
                 "probe": probe.as_dict(),
                 "calls": instrument.calls,
-                "I_gen": result.payload["I_gen"],
-                "effective_sample_size": result.payload["effective_sample_size"],
+                "I_gen": result.to_json()["I_gen"],
+                "effective_sample_size": result.to_json()["effective_sample_size"],
             }
         )
         print(

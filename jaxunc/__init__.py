@@ -1,18 +1,24 @@
 """jaxunc: how much is a generated dataset worth?
 
 The chain θ → D_train → surrogate → D_gen → estimate, run as millions of
-pseudo-experiments with JAX.  Public API, re-exported from the submodules.
+pseudo-experiments with JAX.
+
+The top-level namespace holds the chain's concepts: models, surrogates, estimators,
+``Chain``/``run_chain`` and the engine's entry point, the information and
+validation entry points, the studies' run functions, configurations and results,
+and the registries (``register_model``, ``register_surrogate``,
+``register_study``).  Plumbing stays in the subpackages: ``jaxunc.engine``
+(``parse_memory``, ``default_memory_budget``, chain internals),
+``jaxunc.checkpoint`` (``PartialResults``, ``PartialState``), ``jaxunc.summation``
+(``pairwise_sum``), ``jaxunc.studies.base`` (options, ``runtime``),
+``jaxunc.random``, ``jaxunc.plots`` (matplotlib, imported on use).
 """
 
-from jaxunc import random
-from jaxunc.checkpoint import PartialResults, PartialState
 from jaxunc.engine import (
     Chain,
     EngineResult,
     RunStats,
     chain_pseudo_experiment,
-    default_memory_budget,
-    parse_memory,
     pseudo_experiment_key,
     run_chain,
     run_pseudo_experiments,
@@ -58,11 +64,15 @@ from jaxunc.models import (
 )
 from jaxunc.studies import (
     ContrivedConfig,
+    ContrivedResult,
     EnsembleConfig,
     EnsembleResult,
     FisherConfig,
     FisherResult,
     PartialPipelineConfig,
+    PartialPipelineResult,
+    Study,
+    StudyResult,
     ToyConfig,
     ToyResult,
     ValidateConfig,
@@ -75,8 +85,14 @@ from jaxunc.studies import (
     run_validate,
     validate_surrogate,
 )
-from jaxunc.studies.registry import ModelSpec, make_surrogate, model_spec
-from jaxunc.summation import pairwise_mean, pairwise_sum
+from jaxunc.studies.registry import (
+    ModelSpec,
+    make_surrogate,
+    model_spec,
+    register_model,
+    register_study,
+    register_surrogate,
+)
 from jaxunc.surrogates import GAN, KDE, Bootstrap, Flow, IdealFit, Surrogate
 from jaxunc.validation import (
     Binning,
@@ -109,6 +125,7 @@ __all__ = [
     "Chain",
     "Chi2Test",
     "ContrivedConfig",
+    "ContrivedResult",
     "CustomModel",
     "Divergence",
     "EngineResult",
@@ -133,11 +150,12 @@ __all__ = [
     "Model",
     "ModelSpec",
     "PartialPipelineConfig",
-    "PartialResults",
-    "PartialState",
+    "PartialPipelineResult",
     "RunStats",
     "SampleMean",
     "Spectrum",
+    "Study",
+    "StudyResult",
     "Surrogate",
     "ToyConfig",
     "ToyResult",
@@ -149,7 +167,6 @@ __all__ = [
     "chi2_sf",
     "chi2_test",
     "contrived_amplification",
-    "default_memory_budget",
     "equivalent_events",
     "exact_fisher_information",
     "expected_quantile_mse",
@@ -173,14 +190,13 @@ __all__ = [
     "model_from_functions",
     "model_spec",
     "mutual_information",
-    "pairwise_mean",
-    "pairwise_sum",
-    "parse_memory",
     "partial_pipeline",
     "pseudo_experiment_key",
     "quantile_chi2",
     "quantile_mse",
-    "random",
+    "register_model",
+    "register_study",
+    "register_surrogate",
     "robustness_horizon",
     "run_chain",
     "run_ensemble",

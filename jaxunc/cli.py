@@ -1,4 +1,10 @@
-"""The ``jaxunc`` command line: argument parsing → studies → JSON + figures.
+"""The ``jaxunc`` command line, generated from the study registry.
+
+``jaxunc STUDY`` for every registered study (``jaxunc.studies.registry.STUDIES``):
+one flag per ``option`` field of the study's configuration, plus the run flags
+(--out, --no-plots, --quiet) and the engine flags; ``jaxunc reproduce`` runs every
+study's ``reproduce`` runs; ``jaxunc merge`` combines the partial results of --range
+runs.
 
 Exit codes: 0 success, 2 bad arguments (nothing is written), 1 any other failure
 (nothing half-written: files are written to a temporary folder and moved into place).
@@ -9,35 +15,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import dataclasses
 import json
-import math
 import os
 import shutil
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from jaxunc.errors import InvalidArgument
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-TOY_FIGURES = (
-    "fig4_training_samples.png",
-    "fig5_sample_means.png",
-    "fig6_std_vs_ngen.png",
-    "fig7_funnels.png",
-)
-FISHER_FIGURES = ("fisher_vs_ngen.png",)
-ENSEMBLE_FIGURES = ("ensemble_std_vs_ngen.png",)
-VALIDATE_FIGURES = (
-    "validate_histograms.png",
-    "validate_p_values.png",
-    "validate_amplification.png",
-)
+_SCRATCH_OUTPUT = contextvars.ContextVar("jaxunc_scratch_output", default=False)
+"""True while a command runs only for its engine runs' side effects (a --range part,
+or a process other than 0): its files go to a scratch folder that is discarded, and
+the statistics of a partial range may be NaN."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,73 +45,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _size_list(text: str) -> tuple[int, ...]:
-    parts = [p.strip() for p in text.split(",")]
-    if not parts or any(not p for p in parts):
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of positive integers, got {text!r}"
-        )
-    sizes = []
-    for part in parts:
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of positive integers, got {text!r}"
-            ) from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(
-                f"sizes must be positive integers, got {value}"
-            )
-        sizes.append(value)
-    return tuple(sizes)
-
-
-def _study_list(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(","))
-    unknown = [name for name in names if name not in REPRODUCE_STUDIES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list from {','.join(REPRODUCE_STUDIES)}, "
-            f"got {text!r}"
-        )
-    return names
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 2**63), got {text!r}"
-        ) from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 2**63), got {value}"
-        )
-    return value
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+# ------------------------------------------------------------- the engine's flags
 
 
 def _pseudo_range(text: str) -> tuple[int, int]:
@@ -133,7 +64,9 @@ def _pseudo_range(text: str) -> tuple[int, int]:
 
 
 def _non_negative_float(text: str) -> float:
-    value = _finite_float(text)
+    from jaxunc.studies.base import parse_finite_float
+
+    value = parse_finite_float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
@@ -151,9 +84,11 @@ def _memory_size(text: str) -> int:
 def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """--chunk-size, --memory-budget, --checkpoint, --range and the multi-process
     flags: how the engine runs, never what it computes."""
+    from jaxunc.studies.base import parse_positive_int
+
     parser.add_argument(
         "--chunk-size",
-        type=_positive_int,
+        type=parse_positive_int,
         default=None,
         metavar="C",
         help=(
@@ -209,9 +144,20 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
-        "--num-processes", type=_positive_int, default=None, metavar="N"
+        "--num-processes", type=parse_positive_int, default=None, metavar="N"
     )
     parser.add_argument("--process-id", type=int, default=None, metavar="I")
+
+
+_ENGINE_OPTIONS = (
+    ("checkpoint", "checkpoint"),
+    ("checkpoint_interval", "checkpoint_interval"),
+    ("pseudo_range", "range"),
+    ("memory_budget", "memory_budget"),
+    ("chunk_size", "chunk_size"),
+    ("partials", "engine_partials"),
+    ("merge", "engine_merge"),
+)
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -219,15 +165,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     --checkpoint, --range, --memory-budget, --chunk-size, and the partial-result
     sink or merge source that ``main`` and ``jaxunc merge`` attach."""
     options: dict[str, Any] = {}
-    for name, attribute in (
-        ("checkpoint", "checkpoint"),
-        ("checkpoint_interval", "checkpoint_interval"),
-        ("pseudo_range", "range"),
-        ("memory_budget", "memory_budget"),
-        ("chunk_size", "chunk_size"),
-        ("partials", "engine_partials"),
-        ("merge", "engine_merge"),
-    ):
+    for name, attribute in _ENGINE_OPTIONS:
         value = getattr(args, attribute, None)
         if value is not None:
             options[name] = value
@@ -238,325 +176,98 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _add_run_arguments(
-    parser: argparse.ArgumentParser,
-    defaults: dict[str, Any],
-    out_default: str,
-    no_plots_help: str,
-) -> None:
-    """--seed, --precision, --out, --no-plots and --quiet: shared by every study."""
-    from jaxunc.studies.options import PRECISIONS
+# ------------------------------------------------------ flags from the config fields
 
-    parser.add_argument(
-        "--seed",
-        type=_seed,
-        default=defaults["seed"].default,
-        help="root random seed (default: %(default)s)",
+
+def _show(value: Any) -> str:
+    """A default as the command line writes it (tuples as ``1,2,3``)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def _help(text: str, default: Any) -> str:
+    """The option's help with its default, escaped for argparse."""
+    if "{default}" in text:
+        text = text.replace("{default}", _show(default))
+    elif "(default" not in text:
+        text = f"{text} (default: {_show(default)})"
+    return text.replace("%", "%%")
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, config: type) -> None:
+    """One ``--flag`` per ``option`` field of ``config`` that has ``cli=True``."""
+    from jaxunc.studies.base import options_of
+
+    for field, spec in options_of(config):
+        if not spec.cli:
+            continue
+        default = (
+            field.default
+            if field.default is not dataclasses.MISSING
+            else field.default_factory()  # type: ignore[misc]
+        )
+        text = spec.help
+        if spec.names is not None:
+            text += f"; registered: {', '.join(spec.names())}"
+        keywords: dict[str, Any] = {"default": default, "help": _help(text, default)}
+        if spec.parse is not None:
+            keywords["type"] = spec.parse
+        if spec.choices is not None:
+            keywords["choices"] = spec.choices
+        if spec.metavar is not None:
+            keywords["metavar"] = spec.metavar
+        parser.add_argument("--" + field.name.replace("_", "-"), **keywords)
+
+
+def _cli_fields(config: type) -> list[str]:
+    from jaxunc.studies.base import options_of
+
+    return [field.name for field, spec in options_of(config) if spec.cli]
+
+
+def _add_study_parser(commands: Any, study: Any) -> None:
+    parser = commands.add_parser(
+        study.name, help=study.help, description=study.description
     )
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=defaults["precision"].default,
-        help="floating-point precision (default: %(default)s)",
-    )
+    _add_config_arguments(parser, study.config)
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(out_default),
+        default=Path("results") / study.name,
         metavar="DIR",
         help="output folder (default: %(default)s)",
     )
-    parser.add_argument("--no-plots", action="store_true", help=no_plots_help)
+    parser.add_argument("--no-plots", action="store_true", help=study.no_plots_help)
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
     _add_engine_arguments(parser)
 
 
-def _add_toy_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
-    from jaxunc.studies.toy import FIT_CHOICES, ToyConfig
+def _study_list(text: str) -> tuple[str, ...]:
+    from jaxunc.studies.registry import STUDIES
 
-    defaults = ToyConfig.__dataclass_fields__
-    parser.add_argument(
-        "--pseudo-experiments",
-        type=_positive_int,
-        default=defaults["pseudo_experiments"].default,
-        metavar="P",
-        help="number of pseudo-experiments (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-train",
-        type=_positive_int,
-        default=defaults["n_train"].default,
-        metavar="N",
-        help="training events per pseudo-experiment (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-gen",
-        type=_size_list,
-        default=defaults["n_gen"].default,
-        metavar="N1,N2,...",
-        help="generated-sample sizes (default: 30,100,300,1000)",
-    )
-    parser.add_argument(
-        "--mu",
-        type=_finite_float,
-        default=defaults["mu"].default,
-        help="true mean μ (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--sigma",
-        type=_finite_float,
-        default=defaults["sigma"].default,
-        help="true standard deviation σ > 0 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--fit",
-        choices=sorted(FIT_CHOICES),
-        default=defaults["fit"].default,
-        help=(
-            "what the ideal surrogate fits: mean and σ, or the mean with σ known "
-            "(default: %(default)s)"
-        ),
-    )
-    parser.add_argument(
-        "--ddof",
-        type=int,
-        choices=(0, 1),
-        default=defaults["ddof"].default,
-        help=(
-            "σ̂² = Σ(x - x̄)²/(n - ddof); 0 is maximum likelihood (default: %(default)s)"
-        ),
-    )
-    _add_run_arguments(
-        parser,
-        defaults,
-        out_default,
-        "skip the figures (and the extra runs behind Figures 4 and 7)",
-    )
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in _reproduced(STUDIES)]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list from "
+            f"{','.join(_reproduced(STUDIES))}, got {text!r}"
+        )
+    return names
 
 
-def _add_fisher_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
-    from jaxunc.studies.fisher import MODELS, PARAMS, FisherConfig
-    from jaxunc.studies.toy import FIT_CHOICES
-
-    defaults = FisherConfig.__dataclass_fields__
-    parser.add_argument(
-        "--model",
-        choices=MODELS,
-        default=defaults["model"].default,
-        help="the true model (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-train",
-        type=_positive_int,
-        default=defaults["n_train"].default,
-        metavar="N",
-        help="training events the surrogate is fitted to (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-gen",
-        type=_size_list,
-        default=defaults["n_gen"].default,
-        metavar="N1,N2,...",
-        help="generated-sample sizes (default: 10,100,1000,10000,100000)",
-    )
-    parser.add_argument(
-        "--mu",
-        type=_finite_float,
-        default=defaults["mu"].default,
-        help="true mean μ of the Gaussian (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--sigma",
-        type=_finite_float,
-        default=defaults["sigma"].default,
-        help="true standard deviation σ > 0 of the Gaussian (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--rate",
-        type=_finite_float,
-        default=defaults["rate"].default,
-        help="true rate λ > 0 of the exponential (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--fit",
-        choices=sorted(FIT_CHOICES),
-        default=defaults["fit"].default,
-        help=(
-            "what the ideal surrogate fits to a Gaussian: mean and σ, or the mean "
-            "with σ known (default: %(default)s; the exponential's fit is its rate)"
-        ),
-    )
-    parser.add_argument(
-        "--params",
-        choices=sorted({name for table in PARAMS.values() for name in table}),
-        default=None,
-        help=(
-            "the parameters the information is about (default: mu for the "
-            "Gaussian, rate for the exponential)"
-        ),
-    )
-    parser.add_argument(
-        "--outer",
-        type=_positive_int,
-        default=defaults["outer"].default,
-        metavar="R",
-        help=(
-            "replicas of the chain per n_gen for I_gen, KL and mutual information "
-            "(>= 2; default: %(default)s)"
-        ),
-    )
-    parser.add_argument(
-        "--pseudo-experiments",
-        type=_positive_int,
-        default=defaults["pseudo_experiments"].default,
-        metavar="P",
-        help=(
-            "pseudo-experiments for the estimator view 1/Var(θ̂) (default: %(default)s)"
-        ),
-    )
-    _add_run_arguments(parser, defaults, out_default, f"skip {FISHER_FIGURES[0]}")
-
-
-def _add_validate_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
-    from jaxunc.studies.registry import MODELS, SURROGATES
-    from jaxunc.studies.validate import ValidateConfig
-    from jaxunc.validation import BINNINGS
-
-    defaults = ValidateConfig.__dataclass_fields__
-    parser.add_argument(
-        "--model",
-        choices=sorted(MODELS),
-        default=defaults["model"].default,
-        help="the true model, from the registry (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--surrogate",
-        choices=sorted(SURROGATES),
-        default=defaults["surrogate"].default,
-        help="the surrogate, from the registry (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-train",
-        type=_positive_int,
-        default=defaults["n_train"].default,
-        metavar="N",
-        help="training events per surrogate (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-required",
-        type=_size_list,
-        default=defaults["n_required"].default,
-        metavar="N1,N2,...",
-        help="generated-sample sizes to test, increasing "
-        "(default: 100,1000,10000,100000)",
-    )
-    parser.add_argument(
-        "--bins",
-        type=_positive_int,
-        default=defaults["bins"].default,
-        metavar="K",
-        help="histogram bins of the chi2 test, >= 2 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--binning",
-        choices=BINNINGS,
-        default=defaults["binning"].default,
-        help="true-quantile or equal-width bins (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--pseudo-experiments",
-        type=_positive_int,
-        default=defaults["pseudo_experiments"].default,
-        metavar="P",
-        help="pseudo-experiments (training samples) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=_finite_float,
-        default=defaults["alpha"].default,
-        help="test size: the horizon is where the median p-value drops below it "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-quantiles",
-        type=_size_list,
-        default=defaults["n_quantiles"].default,
-        metavar="Q1,Q2,...",
-        help="quantile-bin counts of the amplification factor "
-        "(default: 5,10,20,50,100)",
-    )
-    parser.add_argument(
-        "--replicas",
-        type=_positive_int,
-        default=defaults["replicas"].default,
-        metavar="B",
-        help="bootstrap replicas of the protocol's uncertainty prediction "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--protocol-pseudo-experiments",
-        type=_positive_int,
-        default=defaults["protocol_pseudo_experiments"].default,
-        metavar="P",
-        help="pseudo-experiments of the three-step protocol (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--protocol-n-gen",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="generated events of the protocol's histograms (default: 10 × n_train)",
-    )
-    _add_run_arguments(parser, defaults, out_default, "skip the figures")
-
-
-def _add_ensemble_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
-    from jaxunc.studies.ensemble import EnsembleConfig
-    from jaxunc.studies.registry import MODELS, SURROGATES
-
-    defaults = EnsembleConfig.__dataclass_fields__
-    parser.add_argument(
-        "--model",
-        choices=sorted(MODELS),
-        default=defaults["model"].default,
-        help="the true model (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--surrogate",
-        choices=sorted(SURROGATES),
-        default=defaults["surrogate"].default,
-        help=(
-            "the surrogate trained by every member (default: %(default)s); the "
-            "ideal fit also runs as a reference"
-        ),
-    )
-    parser.add_argument(
-        "--ensemble-size",
-        type=_positive_int,
-        default=defaults["ensemble_size"].default,
-        metavar="K",
-        help="members, each with its own training sample (>= 2; default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-train",
-        type=_positive_int,
-        default=defaults["n_train"].default,
-        metavar="N",
-        help="training events per member (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-gen",
-        type=_size_list,
-        default=defaults["n_gen"].default,
-        metavar="N1,N2,...",
-        help="generated-sample sizes (default: 30,100,300,1000,10000)",
-    )
-    _add_run_arguments(parser, defaults, out_default, f"skip {ENSEMBLE_FIGURES[0]}")
+def _reproduced(studies: Mapping[str, Any]) -> list[str]:
+    return [name for name, study in studies.items() if study.reproduce is not None]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``jaxunc`` parser: a subcommand per registered study, ``reproduce`` and
+    ``merge``."""
+    import jaxunc.studies  # noqa: F401 (registers the built-in studies)
+    from jaxunc.studies.registry import STUDIES
+
     parser = _Parser(
         prog="jaxunc",
         description=(
@@ -567,59 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    toy = commands.add_parser(
-        "toy",
-        help="the Gaussian toy of Appendix A (Figures 4-7)",
-        description=(
-            "The Gaussian toy of Appendix A: spread of the sample mean for true "
-            "and for generated events."
-        ),
+    for study in STUDIES.values():
+        _add_study_parser(commands, study)
+    reproduced = _reproduced(STUDIES)
+    places = "; ".join(
+        f"{name} into OUT/{name}"
+        + ("/NAME" if set(STUDIES[name].reproduce) != {""} else "")
+        for name in reproduced
     )
-    _add_toy_arguments(toy, "results/toy")
-    fisher = commands.add_parser(
-        "fisher",
-        help="the information study of §3.2 (Fisher, KL, mutual information)",
-        description=(
-            "The information study of §3.2: Fisher information, KL divergence and "
-            "mutual information about θ in the training data and in n_gen "
-            "generated events, and the check I_gen ≤ I_train."
-        ),
-    )
-    _add_fisher_arguments(fisher, "results/fisher")
-    ensemble = commands.add_parser(
-        "ensemble",
-        help="train K surrogates on K training samples: Figure 6 for real surrogates",
-        description=(
-            "Ensemble study: each of K members draws n_train true events, trains "
-            "its own surrogate and generates n_gen events; the spread of the "
-            "maximum-likelihood estimate of the target over the members is "
-            "compared with the ideal fit (run as well, as a reference) and with "
-            "true events, and turned into N_eff = 1/(I_1 Var)."
-        ),
-    )
-    _add_ensemble_arguments(ensemble, "results/ensemble")
-    validate = commands.add_parser(
-        "validate",
-        help="is a generated sample of N_required events an adequate substitute? "
-        "(chi2 horizon, amplification, three-step protocol)",
-        description=(
-            "Validation of a surrogate trained on n_train events (paper 001 §2.2, "
-            "paper 000 §5-6): chi2 of N_required generated events against the truth "
-            "and the robustness horizon, the quantile amplification factor, and the "
-            "three-step protocol (predict, validate, demonstrate improvement)."
-        ),
-    )
-    _add_validate_arguments(validate, "results/validate")
     reproduce = commands.add_parser(
         "reproduce",
         help="run every study with the paper's defaults into results/",
         description=(
-            "Run the paper's studies with their defaults and write results and "
-            "figures under --out: the toy of Appendix A (OUT/toy), the information "
-            "study of §3.2 (OUT/fisher), surrogate ensembles (bootstrap, KDE, GAN, "
-            "flow on the Gaussian and the camel back: OUT/ensemble/MODEL-SURROGATE) "
-            "and validation of the ideal fit and the GAN (OUT/validate/NAME).  "
-            "All of it takes tens of minutes on a laptop; --only picks studies."
+            "Run the studies with their defaults and write results and figures "
+            f"under --out: {places}.  All of it takes tens of minutes on a laptop; "
+            "--only picks studies."
         ),
     )
     reproduce.add_argument(
@@ -637,11 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_study_list,
         default=None,
         metavar="STUDY,...",
-        help=(
-            "run only these studies, from "
-            + ",".join(REPRODUCE_STUDIES)
-            + " (default: all)"
-        ),
+        help=f"run only these studies, from {','.join(reproduced)} (default: all)",
     )
     merge = commands.add_parser(
         "merge",
@@ -667,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
     return parser
+
+
+# ------------------------------------------------------------------ running a study
 
 
 def _check_writable(out: Path) -> None:
@@ -695,535 +367,92 @@ def _staging(out: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _json_default(value: Any) -> Any:
-    import numpy as np
+def _write_json(path: Path, result: Any) -> None:
+    from jaxunc.studies.base import to_jsonable
 
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-_SCRATCH_OUTPUT = contextvars.ContextVar("jaxunc_scratch_output", default=False)
-"""True while a command runs only for its engine runs' side effects (a --range part,
-or a process other than 0): its files go to a scratch folder that is discarded, and
-the statistics of a partial range may be NaN."""
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    allow_nan = _SCRATCH_OUTPUT.get()
-    text = json.dumps(payload, indent=2, default=_json_default, allow_nan=allow_nan)
+    text = json.dumps(to_jsonable(result), indent=2, allow_nan=False)
     path.write_text(text + "\n")
 
 
-def _print_toy_table(result) -> None:
-    rows = [("n_gen", "truth std", "predicted", "surrogate std", "predicted")]
-    for i, n in enumerate(result.n_gen):
-        t, s = result.truth, result.surrogate
-        rows.append(
-            (
-                str(n),
-                f"{t['std'][i]:.5f} ± {t['std_stderr'][i]:.5f}",
-                f"{t['predicted_std'][i]:.5f}",
-                f"{s['std'][i]:.5f} ± {s['std_stderr'][i]:.5f}",
-                f"{s['predicted_std'][i]:.5f}",
-            )
-        )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
-    rt = result.runtime
-    print(
-        f"{rt['events']:.3g} events in {rt['seconds']:.2f} s "
-        f"({rt['events_per_second']:.3g} events/s, "
-        f"compile {rt['compile_seconds']:.2f} s, "
-        f"{rt['backend']} × {rt['device_count']})"
-    )
-
-
-def _run_toy(
-    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
-) -> None:
-    from jaxunc.studies.toy import ToyConfig, run_toy
-
-    config = ToyConfig(**overrides)
-    _check_writable(out)
-    result = run_toy(
-        config,
-        figures=figures,
-        progress=not quiet,
-        engine_options=_engine_options(args),
-    )
-    with _staging(out) as staging:
-        _write_json(staging / "summary.json", result.to_json())
-        if figures and not _SCRATCH_OUTPUT.get():
-            from jaxunc import plots
-
-            plots.save_toy_figures(result, staging)
-    if not quiet:
-        _print_toy_table(result)
-        print(f"wrote {out / 'summary.json'}" + (" and Figures 4-7" if figures else ""))
-
-
-def _toy(args: argparse.Namespace) -> None:
-    _run_toy(
-        args,
-        args.out,
-        args.quiet,
-        not args.no_plots,
-        pseudo_experiments=args.pseudo_experiments,
-        n_train=args.n_train,
-        n_gen=args.n_gen,
-        mu=args.mu,
-        sigma=args.sigma,
-        fit=args.fit,
-        ddof=args.ddof,
-        seed=args.seed,
-        precision=args.precision,
-    )
-
-
-LOW_ESS = 30.0  # below this effective sample size an importance-sampled value is shaky
-
-
-def _ess_flag(ess: float | None) -> str:
-    return "*" if ess is not None and ess < LOW_ESS else ""
-
-
-def _divergence_ratio(data: dict, i: int) -> str:
-    """``gen/train ± error`` for the KL or MI entry ``i``, over the exact training
-    value where there is one (else over the Monte Carlo one, its error included)."""
-    gen, gen_err = data["gen"][i], data["gen_stderr"][i]
-    exact = data["train_exact"]
-    train = exact if exact is not None else data["train"]
-    train_err = 0.0 if exact is not None else data["train_stderr"]
-    error = math.hypot(gen_err / train, gen * train_err / train**2)
-    flags = _ess_flag(data["effective_sample_size"][i])
-    return f"{gen / train:.3f} ± {error:.3f}{flags}" + (
-        "" if data["holds"][i] else " !"
-    )
-
-
-def _print_fisher_table(payload: dict) -> None:
-    names = payload["parameters"]
-    kl, mi = payload["kl"], payload["mi"]
-    exact = payload["I_train_exact"]
-    train = ", ".join(
-        f"{name} {payload['I_train'][i][i]:.4g} ± {payload['I_train_stderr'][i][i]:.2g}"
-        + ("" if exact is None else f" (exact {exact[i][i]:.4g})")
-        for i, name in enumerate(names)
-    )
-    print(f"I_train (diagonal): {train}")
-    mi_exact = "" if mi["train_exact"] is None else f" (exact {mi['train_exact']:.4f})"
-    print(
-        f"KL_train = {kl['train']:.4f} ± {kl['train_stderr']:.4f} nats "
-        f"(exact {kl['train_exact']:.4f}); "
-        f"MI_train = {mi['train']:.4f} ± {mi['train_stderr']:.4f} nats{mi_exact}"
-    )
-    header = (
-        "n_gen",
-        *(f"I_gen/I_train [{name}]" for name in names),
-        "margin σ",
-        "holds",
-        "KL_gen/KL_train",
-        "MI_gen/MI_train",
-    )
-    rows = [header]
-    for i, n in enumerate(payload["n_gen"]):
-        fisher_flag = _ess_flag(payload["effective_sample_size"][i]) or " "
-        ratio, ratio_err = (
-            payload["ratio_to_train"][i],
-            payload["ratio_to_train_stderr"][i],
-        )
-        rows.append(
-            (
-                str(n),
-                *(
-                    f"{ratio[j]:.3f} ± {ratio_err[j]:.3f}{fisher_flag}"
-                    for j in range(len(names))
-                ),
-                f"{payload['margin_sigma'][i]:+.1f}",
-                "yes" if payload["holds"][i] else "NO",
-                _divergence_ratio(kl, i),
-                _divergence_ratio(mi, i),
-            )
-        )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
-    print(
-        "margin σ: the smallest eigenvalue of I_train - I_gen in standard errors; "
-        "holds:\n"
-        f"  {payload['holds_convention']} (I_gen ≤ I_train, eq. 23)"
-    )
-    print("KL, MI: over the exact training value where known (eqs. 18, 14)")
-    series = (
-        payload["effective_sample_size"],
-        *(d["effective_sample_size"] for d in (kl, mi)),
-    )
-    if any(_ess_flag(e) for values in series for e in values):
-        print(
-            f"* effective sample size < {LOW_ESS:g}: importance sampling is not to "
-            "be trusted there"
-        )
-    if not all(kl["holds"]) or not all(mi["holds"]):
-        print("! above the training value by more than 3 standard errors")
-    rt = payload["runtime"]
-    print(f"{rt['seconds']:.1f} s ({rt['backend']} × {rt['device_count']})")
-
-
-def _run_fisher(
-    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
-) -> None:
-    from jaxunc.information import LowEffectiveSampleSize
-    from jaxunc.studies.fisher import FisherConfig, run_fisher
-
-    config = FisherConfig(**overrides)
-    _check_writable(out)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LowEffectiveSampleSize)
-        result = run_fisher(
-            config, progress=not quiet, engine_options=_engine_options(args)
-        )
-    payload = result.to_json()
-    with _staging(out) as staging:
-        _write_json(staging / "fisher.json", payload)
-        if figures and not _SCRATCH_OUTPUT.get():
-            from jaxunc import plots
-
-            plots.save_fisher_figures(result, staging)
-    if not quiet:
-        _print_fisher_table(payload)
-        written = f" and {FISHER_FIGURES[0]}" if figures else ""
-        print(f"wrote {out / 'fisher.json'}{written}")
+def _report(caught: list[warnings.WarningMessage], notices: tuple) -> None:
+    """Print the study's notices as one line each; re-emit every other warning."""
     for warning in caught:
-        if issubclass(warning.category, LowEffectiveSampleSize):
+        if notices and issubclass(warning.category, notices):
             print(f"jaxunc: warning: {warning.message}", file=sys.stderr)
         else:
             warnings.showwarning(
-                warning.message,
-                warning.category,
-                warning.filename,
-                warning.lineno,
+                warning.message, warning.category, warning.filename, warning.lineno
             )
 
 
-def _fisher(args: argparse.Namespace) -> None:
-    _run_fisher(
-        args,
-        args.out,
-        args.quiet,
-        not args.no_plots,
-        model=args.model,
-        n_train=args.n_train,
-        n_gen=args.n_gen,
-        mu=args.mu,
-        sigma=args.sigma,
-        rate=args.rate,
-        fit=args.fit,
-        params=args.params,
-        seed=args.seed,
-        outer=args.outer,
-        pseudo_experiments=args.pseudo_experiments,
-        precision=args.precision,
-    )
-
-
-def _format_horizon(value: float | None, stderr: float | None, status: str) -> str:
-    if status == "found":
-        return f"{value:.4g} ± {stderr:.2g}"
-    return {"below_grid": "below the smallest N", "beyond_grid": "none in range"}[
-        status
-    ]
-
-
-def _print_validate_table(payload: dict) -> None:
-    truth = payload["truth"]
-    rows = [("N_required", "median p", "rejected", "truth median p", "truth rejected")]
-    for i, n in enumerate(payload["n_required"]):
-        rows.append(
-            (
-                str(n),
-                f"{payload['p_value_median'][i]:.3f}",
-                f"{payload['rejection_rate'][i]:.3f} ± "
-                f"{payload['rejection_rate_stderr'][i]:.3f}",
-                f"{truth['p_value_median'][i]:.3f}",
-                f"{truth['rejection_rate'][i]:.3f} ± "
-                f"{truth['rejection_rate_stderr'][i]:.3f}",
-            )
-        )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
-    alpha = payload["config"]["alpha"]
-    print(
-        f"robustness horizon (median p < {alpha}): "
-        + _format_horizon(
-            payload["horizon"], payload["horizon_stderr"], payload["horizon_status"]
-        )
-        + f"; truth: {_format_horizon(None, None, truth['horizon_status'])}"
-    )
-    amplification = payload["amplification"]
-    last = len(amplification["n_gen"]) - 1
-    factors = ", ".join(
-        f"{q}: {f:.3g} ± {e:.2g}"
-        for q, f, e in zip(
-            amplification["n_quantiles"],
-            amplification["factor"][last],
-            amplification["factor_stderr"][last],
-            strict=True,
-        )
-    )
-    print(
-        f"amplification N_equiv/n_train at N_gen = {amplification['n_gen'][last]} "
-        f"(by N_quantiles) {factors}"
-    )
-    print(f"protocol: {payload['protocol']['verdict']}")
-    rt = payload["runtime"]
-    print(
-        f"{rt['seconds']:.1f} s (compile {rt['compile_seconds']:.1f} s, "
-        f"{rt['backend']} × {rt['device_count']})"
-    )
-
-
-def _run_validate(
-    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
+def _run_study(
+    study: Any,
+    args: argparse.Namespace,
+    out: Path,
+    quiet: bool,
+    figures: bool,
+    overrides: Mapping[str, Any],
 ) -> None:
-    from jaxunc.studies.validate import ValidateConfig, run_validate
-
-    config = ValidateConfig(**overrides)
+    """Build the study's configuration, run it, write its JSON (and figures) into
+    ``out``, print its table."""
+    config = study.config(**overrides)
     _check_writable(out)
-    figures = figures and not _SCRATCH_OUTPUT.get()
-    result = run_validate(
-        config,
-        progress=not quiet,
-        figures=figures,
-        engine_options=_engine_options(args),
-    )
-    payload = result.to_json()
+    options: dict[str, Any] = {
+        "progress": not quiet,
+        "engine_options": _engine_options(args),
+    }
+    if study.figure_data:
+        options["figures"] = figures
+    with warnings.catch_warnings(record=True) as caught:
+        for category in study.notices:
+            warnings.simplefilter("always", category)
+        result = study.run(config, **options)
+    scratch = _SCRATCH_OUTPUT.get()
+    written: list[Path] = []
     with _staging(out) as staging:
-        _write_json(staging / "validate.json", payload)
-        if figures:
-            from jaxunc import plots
-
-            plots.save_validate_figures(result, staging)
+        if scratch:  # a part of a --range run: its statistics may be NaN
+            (staging / study.output).write_text("{}\n")
+        else:
+            _write_json(staging / study.output, result)
+            if figures and study.figures is not None:
+                written = study.figures(result, staging)
     if not quiet:
-        _print_validate_table(payload)
-        written = " and " + ", ".join(VALIDATE_FIGURES) if figures else ""
-        print(f"wrote {out / 'validate.json'}{written}")
+        if study.table is not None:
+            print(study.table(result))
+        names = ", ".join(path.name for path in written)
+        print(f"wrote {out / study.output}" + (f" and {names}" if names else ""))
+    _report(caught, study.notices)
 
 
-def _validate(args: argparse.Namespace) -> None:
-    _run_validate(
-        args,
-        args.out,
-        args.quiet,
-        not args.no_plots,
-        model=args.model,
-        surrogate=args.surrogate,
-        n_train=args.n_train,
-        n_required=args.n_required,
-        bins=args.bins,
-        binning=args.binning,
-        pseudo_experiments=args.pseudo_experiments,
-        alpha=args.alpha,
-        n_quantiles=args.n_quantiles,
-        replicas=args.replicas,
-        protocol_pseudo_experiments=args.protocol_pseudo_experiments,
-        protocol_n_gen=args.protocol_n_gen,
-        seed=args.seed,
-        precision=args.precision,
-    )
+def _study_command(args: argparse.Namespace) -> None:
+    from jaxunc.studies.registry import study
 
-
-REFERENCE_KEYS = (
-    "estimate_mean",
-    "estimate_std",
-    "estimate_std_stderr",
-    "excess_variance",
-    "excess_variance_stderr",
-    "n_eff",
-    "n_eff_stderr",
-    "n_eff_ratio",
-    "n_eff_ratio_stderr",
-    "failures",
-)
-
-
-def _cell(value: float | None, error: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if error is None:
-        return f"{value:.{digits}g}"
-    return f"{value:.{digits}g} ± {error:.2g}"
-
-
-def _print_ensemble_table(payload: dict) -> None:
-    config = payload["config"]
-    reference = payload.get("ideal_reference")
-    floor = payload["training_floor"]["mle"]
-    print(
-        f"{config['model']}, surrogate {config['surrogate']}: std of the MLE of "
-        f"{config['target']} over K = {config['ensemble_size']} members "
-        f"(n_train = {config['n_train']}; training floor "
-        f"{_cell(floor['std'], floor['std_stderr'])})"
-    )
-    header = (
-        "n_gen",
-        "surrogate std",
-        "ideal std",
-        "truth std",
-        "N_eff",
-        "N_eff/n_train",
-    )
-    rows = [header]
-    for i, n in enumerate(payload["n_gen"]):
-        ideal = (
-            _cell(
-                reference["estimate_std"]["mle"][i],
-                reference["estimate_std_stderr"]["mle"][i],
-            )
-            if reference
-            else "(same)"
-        )
-        rows.append(
-            (
-                str(n),
-                _cell(
-                    payload["estimate_std"]["mle"][i],
-                    payload["estimate_std_stderr"]["mle"][i],
-                ),
-                ideal,
-                _cell(
-                    payload["truth_std"]["mle"][i],
-                    payload["truth_std_stderr"]["mle"][i],
-                ),
-                _cell(payload["n_eff"][i], payload["n_eff_stderr"][i]),
-                _cell(payload["n_eff_ratio"][i], payload["n_eff_ratio_stderr"][i], 3),
-            )
-        )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
-    training = payload["training"]
-    losses = ", ".join(
-        f"{name} {_cell(v['mean'], v['stderr'])}"
-        for name, v in training["final_losses"].items()
-    )
-    print(
-        f"fit failures: {training['fit_failures']} of {training['members']}"
-        + (f"; mean final losses: {losses}" if losses else "")
-    )
-    fisher = payload["fisher_per_event"]
-    print(
-        f"N_eff = 1/(I_1 Var), I_1 = {fisher['value']:.4g} per event "
-        f"({fisher['method']}); runtime {payload['runtime']['seconds']:.1f} s"
-    )
-
-
-def _run_ensemble(
-    args: argparse.Namespace, out: Path, quiet: bool, figures: bool, **overrides
-) -> None:
-    import dataclasses
-
-    from jaxunc.studies.ensemble import EnsembleConfig, run_ensemble
-
-    config = EnsembleConfig(**overrides)
-    reference_config = (
-        None
-        if config.surrogate == "ideal"
-        else dataclasses.replace(config, surrogate="ideal")
-    )
-    _check_writable(out)
-    figures = figures and not _SCRATCH_OUTPUT.get()
-    engine_options = _engine_options(args)
-    result = run_ensemble(config, progress=not quiet, engine_options=engine_options)
-    payload = result.to_json()
-    if reference_config is not None:
-        reference = run_ensemble(
-            reference_config, progress=not quiet, engine_options=engine_options
-        ).payload
-        payload["ideal_reference"] = {key: reference[key] for key in REFERENCE_KEYS}
-        payload["ideal_reference"]["runtime_seconds"] = reference["runtime"]["seconds"]
-    with _staging(out) as staging:
-        _write_json(staging / "ensemble.json", payload)
-        if figures:
-            from jaxunc import plots
-
-            plots.save_ensemble_figures(payload, staging)
-    if not quiet:
-        _print_ensemble_table(payload)
-        written = f" and {ENSEMBLE_FIGURES[0]}" if figures else ""
-        print(f"wrote {out / 'ensemble.json'}{written}")
-
-
-def _ensemble(args: argparse.Namespace) -> None:
-    _run_ensemble(
-        args,
-        args.out,
-        args.quiet,
-        not args.no_plots,
-        model=args.model,
-        surrogate=args.surrogate,
-        ensemble_size=args.ensemble_size,
-        n_train=args.n_train,
-        n_gen=args.n_gen,
-        seed=args.seed,
-        precision=args.precision,
-    )
-
-
-REPRODUCE_STUDIES = ("toy", "fisher", "ensemble", "validate")
-"""The studies ``jaxunc reproduce`` runs, in order (``--only`` picks a subset)."""
-
-REPRODUCE_ENSEMBLES: dict[str, dict[str, Any]] = {
-    f"{model}-{surrogate}": {"model": model, "surrogate": surrogate}
-    for model in ("gaussian", "camelback")
-    for surrogate in ("bootstrap", "kde", "gan", "flow")
-}
-"""Ensemble runs of ``reproduce`` (issue 4): four surrogates on the Gaussian and the
-camel back, each at the command's defaults (into OUT/ensemble/NAME)."""
-
-REPRODUCE_VALIDATIONS: dict[str, dict[str, Any]] = {
-    "ideal": {"surrogate": "ideal"},
-    # 1,280 GAN trainings instead of the default 7,600: the protocol's bootstrap
-    # replicas train one GAN each, for every pseudo-experiment.
-    "gan": {
-        "surrogate": "gan",
-        "pseudo_experiments": 256,
-        "replicas": 4,
-        "protocol_pseudo_experiments": 256,
-    },
-}
-"""Validation runs of ``reproduce`` (issue 5) on the Gaussian (into
-OUT/validate/NAME)."""
+    chosen = study(args.command)
+    overrides = {name: getattr(args, name) for name in _cli_fields(chosen.config)}
+    _run_study(chosen, args, args.out, args.quiet, not args.no_plots, overrides)
 
 
 def _reproduce(args: argparse.Namespace) -> None:
+    from jaxunc.studies.registry import STUDIES
+
     start = time.perf_counter()
     _check_writable(args.out)
-    only = args.only or REPRODUCE_STUDIES
-    if "toy" in only:
-        _run_toy(args, args.out / "toy", args.quiet, True)
-    if "fisher" in only:
-        _run_fisher(args, args.out / "fisher", args.quiet, True)
-    if "ensemble" in only:
-        for name, options in REPRODUCE_ENSEMBLES.items():
-            _run_ensemble(
-                args, args.out / "ensemble" / name, args.quiet, True, **options
-            )
-    if "validate" in only:
-        for name, options in REPRODUCE_VALIDATIONS.items():
-            _run_validate(
-                args, args.out / "validate" / name, args.quiet, True, **options
-            )
+    only = args.only or _reproduced(STUDIES)
+    for name in _reproduced(STUDIES):
+        if name not in only:
+            continue
+        study = STUDIES[name]
+        for run, overrides in study.reproduce.items():
+            out = args.out / name / run if run else args.out / name
+            _run_study(study, args, out, args.quiet, True, overrides)
     if not args.quiet:
         print(
             f"reproduce: done in {time.perf_counter() - start:.1f} s; "
             f"results under {args.out}/"
         )
 
+
+# ------------------------------------------------------- --range parts and merge
 
 _NOT_IDENTITY = frozenset(
     {
@@ -1258,6 +487,10 @@ def _partial_info(args: argparse.Namespace) -> dict[str, Any]:
     return {"command": args.command, "arguments": arguments}
 
 
+def _command(args: argparse.Namespace) -> None:
+    {"reproduce": _reproduce, "merge": _merge}.get(args.command, _study_command)(args)
+
+
 def _run_for_side_effects(args: argparse.Namespace) -> None:
     """Run the command with its output in a discarded scratch folder."""
     token = _SCRATCH_OUTPUT.set(True)
@@ -1265,7 +498,7 @@ def _run_for_side_effects(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="jaxunc-scratch-") as scratch:
             args.out = Path(scratch) / "out"
             args.quiet = True
-            COMMANDS[args.command](args)
+            _command(args)
     finally:
         _SCRATCH_OUTPUT.reset(token)
 
@@ -1294,6 +527,7 @@ def _run_range(args: argparse.Namespace, writer: bool) -> None:
 
 def _merge(args: argparse.Namespace) -> None:
     from jaxunc.checkpoint import PartialResults, describe_mismatch
+    from jaxunc.studies.registry import STUDIES
 
     parts = [PartialResults.load(path, "parts") for path in args.parts]
     first = parts[0].info
@@ -1309,27 +543,22 @@ def _merge(args: argparse.Namespace) -> None:
                 f"{str(args.parts[0])!r} (differ in: {differing})",
             )
     command = first.get("command")
-    if command not in COMMANDS or command in ("merge", "reproduce"):
+    if command not in STUDIES:
         raise InvalidArgument("parts", f"unknown command {command!r} in the parts")
+    arguments = dict(first.get("arguments", {}))
+    for name, value in arguments.items():  # JSON lists back to the parsed tuples
+        if isinstance(value, list):
+            arguments[name] = tuple(value)
     namespace = argparse.Namespace(
-        **{name: None for name in _NOT_IDENTITY}, **first.get("arguments", {})
+        **{name: None for name in _NOT_IDENTITY}, **arguments
     )
     namespace.command = command
     namespace.out = args.out
     namespace.quiet = args.quiet
     namespace.engine_merge = parts
     with _precision_scope(namespace):
-        COMMANDS[command](namespace)
+        _study_command(namespace)
 
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
-    "toy": _toy,
-    "fisher": _fisher,
-    "ensemble": _ensemble,
-    "validate": _validate,
-    "reproduce": _reproduce,
-    "merge": _merge,
-}
 
 _POSITIONAL = {"parts": "PART"}
 
@@ -1383,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif not writer:
                 _run_for_side_effects(args)
             else:
-                COMMANDS[args.command](args)
+                _command(args)
     except InvalidArgument as error:
         command.print_usage(sys.stderr)
         flag = _POSITIONAL.get(error.argument) or "--" + error.argument.replace(

@@ -1,20 +1,27 @@
 """Estimators ``estimate(x) -> Estimate`` and the generic maximum-likelihood fit.
 
-Every estimator is a frozen dataclass with
+An estimator (the ``Estimator`` protocol) is an object, by convention a frozen
+dataclass, with
 
 * ``names``: tuple of labels, one per component of the estimate vector;
-* ``estimate(x) -> Estimate(value, ok)``: ``value`` has shape ``(len(names),)``,
-  ``ok`` is a scalar bool (False when a fit did not converge: the engine counts such
-  pseudo-experiments and leaves them out of the moments instead of propagating NaN).
+* ``estimate(x) -> Estimate(value, ok, result)``: ``value`` has shape
+  ``(len(names),)``; ``ok`` is a scalar bool (False when a fit did not converge: the
+  engine counts such pseudo-experiments and leaves them out of the moments instead of
+  propagating NaN); ``result`` is an optional int32 result code
+  (``jaxunc.results``) saying why it failed (None: the engine counts a failure as
+  ``failed``, and an ``ok`` estimate with a NaN or infinite value as
+  ``nonfinite_value``).
 
-All are pure and jit/vmap-able; ``x`` has shape ``(n, *event_shape)``.
+All are pure and jit/vmap-able; ``x`` has shape ``(n, *event_shape)``.  Fits return a
+``FitResult`` (optimistix style): they never raise inside traced code, they report
+how they ended as a result code.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +31,17 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from jaxunc.errors import InvalidArgument
+from jaxunc.results import Result
 from jaxunc.summation import BLOCK, pairwise_mean, pairwise_sum
 
 __all__ = [
     "Estimate",
+    "Estimator",
     "FitResult",
     "MaximumLikelihood",
+    "NewtonState",
     "SampleMean",
+    "fit_model",
     "maximum_likelihood_fit",
 ]
 
@@ -45,19 +56,35 @@ class Estimate(NamedTuple):
     result: Any = None
 
 
+@runtime_checkable
+class Estimator(Protocol):
+    """``names`` (one label per component) and a pure, jit/vmap-able
+    ``estimate(x) -> Estimate`` with ``value`` of shape ``(len(names),)`` (see the
+    module's docstring for ``ok`` and ``result``)."""
+
+    names: tuple[str, ...]
+
+    def estimate(self, x: jax.Array) -> Estimate: ...
+
+
 class FitResult(NamedTuple):
     """Result of a maximum-likelihood fit, in the style of optimistix solutions.
 
     ``theta``: fitted parameters (same pytree as the model's theta);
-    ``converged``: bool[];
+    ``converged``: bool[], True exactly when ``result`` is ``Result.SUCCESSFUL``;
     ``iterations``: int32[] Newton steps taken (0 for closed forms);
-    ``negative_log_likelihood``: total -log L at ``theta`` (sum over events).
+    ``negative_log_likelihood``: total -log L at ``theta`` (sum over events);
+    ``result``: int32[] result code (``jaxunc.results``): ``successful``,
+    ``max_steps_reached``, ``stalled``, ``nonfinite_start``,
+    ``not_positive_definite`` or ``nonfinite_value`` (see
+    ``maximum_likelihood_fit`` and ``fit_model``).
     """
 
     theta: Any
     converged: jax.Array
     iterations: jax.Array
     negative_log_likelihood: jax.Array
+    result: jax.Array
 
 
 def _identity(theta: Any) -> Any:
@@ -171,6 +198,54 @@ def _cholesky_solve(
     return jnp.stack(solution), positive_definite
 
 
+MAX_HALVINGS = 30
+"""Step halvings of one Newton step before the fit stops as stalled."""
+
+
+class NewtonState(NamedTuple):
+    """State of the damped Newton loop of ``maximum_likelihood_fit`` (unconstrained
+    space, d free parameters).
+
+    ``position``: (d,) the last accepted point (the start until one is accepted);
+    ``value``: -log L there (+inf until the start is evaluated and accepted);
+    ``direction``: (d,) Newton direction at ``position`` (a scaled gradient when the
+    Hessian there is not positive definite); ``decrement``: the Newton decrement
+    g·H⁻¹·g/2 at ``position`` (+inf when ``direction`` fell back to the gradient);
+    ``step``: the current step length (1, halved after each rejected trial);
+    ``halvings``: rejected trials of the current Newton step; ``iteration``: Newton
+    steps taken (-1 before the start is evaluated); ``stalled``: the line search
+    gave up (or the start's -log L was NaN).
+    """
+
+    position: jax.Array
+    value: jax.Array
+    direction: jax.Array
+    decrement: jax.Array
+    step: jax.Array
+    halvings: jax.Array
+    iteration: jax.Array
+    stalled: jax.Array
+
+
+def newton_result(state: NewtonState, converged: jax.Array) -> jax.Array:
+    """The result code (int32[]) of a finished Newton loop.
+
+    In order: ``successful`` if ``converged``; ``nonfinite_start`` if -log L was
+    never finite (``value`` is still +inf: NaN or +inf at the start);
+    ``nonfinite_value`` if the final -log L or position is not finite;
+    ``not_positive_definite`` if the last direction fell back to a gradient step
+    (``decrement`` +inf: no Cholesky factor of the Hessian); ``stalled`` if the line
+    search gave up after ``MAX_HALVINGS`` halvings; else ``max_steps_reached``.
+    """
+    value = state.value
+    code = jnp.where(state.stalled, Result.STALLED, Result.MAX_STEPS_REACHED)
+    code = jnp.where(jnp.isposinf(state.decrement), Result.NOT_POSITIVE_DEFINITE, code)
+    finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(state.position))
+    code = jnp.where(finite, code, Result.NONFINITE_VALUE)
+    code = jnp.where(jnp.isposinf(value), Result.NONFINITE_START, code)
+    return jnp.where(converged, Result.SUCCESSFUL, code).astype(jnp.int32)
+
+
 def maximum_likelihood_fit(
     model: Any,
     x: jax.Array,
@@ -191,13 +266,18 @@ def maximum_likelihood_fit(
     per-event log p, the d(d+1)/2 distinct second derivatives only, summed
     pairwise); the first pass evaluates the start.  A full Newton step whose -log L
     does not increase is accepted without a separate check, otherwise the step is
-    halved (at most 30 halvings); a non-positive-definite Hessian (no Cholesky
-    factor) falls back to a gradient step; a start where -log L is NaN stops at once.
+    halved (at most ``MAX_HALVINGS`` halvings); a non-positive-definite Hessian (no
+    Cholesky factor) falls back to a gradient step; a start where -log L is NaN stops
+    at once.  The loop's state is a ``NewtonState``.
     The Newton system is solved by an unrolled Cholesky factorisation for up to
     ``SMALL_SYSTEM`` free parameters (LAPACK beyond).
     Converged when the Newton decrement g·H⁻¹·g/2 (the expected drop of -log L, in
     units of log-likelihood, summed over events) is below ``tolerance`` (default
     10 × machine epsilon of ``x.dtype``).
+
+    How it ended is ``FitResult.result`` (``newton_result``): ``successful``,
+    ``max_steps_reached`` (``max_iterations`` Newton steps), ``stalled``,
+    ``nonfinite_start``, ``nonfinite_value`` or ``not_positive_definite``.
 
     Shapes: ``x`` is ``(n, *event_shape)``; returns a ``FitResult``.  Raises
     ``InvalidArgument`` for an ``init`` that is not a finite value of every parameter
@@ -267,47 +347,52 @@ def maximum_likelihood_fit(
     # iteration evaluates the start (direction 0, value +inf, iteration -1), so the
     # events are read inside the loop only: XLA then materialises them once instead
     # of fusing whatever produced them (e.g. a sampler) into a separate first pass.
-    def keep_going(state):
-        _, _, _, decrement, _, _, iteration, stalled = state
-        return (decrement > tolerance) & (iteration < max_iterations) & ~stalled
-
-    def trial(state):
-        u, value, direction, decrement, step, halvings, iteration, _ = state
-        candidate = u - step * direction
-        candidate_value, gradient, hessian = derivatives(candidate)
-        accepted = candidate_value <= value + 4 * eps * jnp.abs(value)
-        new_direction, new_decrement = newton_direction(gradient, hessian)
-        one = jnp.ones_like(step)
-        # A start where -log L is NaN stops at once; otherwise after 30 halvings.
-        stalled = ~accepted & ((halvings >= 30) | (iteration < 0))
+    def keep_going(state: NewtonState) -> jax.Array:
         return (
-            jnp.where(accepted, candidate, u),
-            jnp.where(accepted, candidate_value, value),
-            jnp.where(accepted, new_direction, direction),
-            jnp.where(accepted, new_decrement, decrement),
-            jnp.where(accepted, one, 0.5 * step),
-            jnp.where(accepted, 0, halvings + 1),
-            jnp.where(accepted | stalled, iteration + 1, iteration),
-            stalled,
+            (state.decrement > tolerance)
+            & (state.iteration < max_iterations)
+            & ~state.stalled
         )
 
-    start = (
-        u0,
-        jnp.asarray(jnp.inf, dtype),
-        jnp.zeros_like(u0),
-        jnp.asarray(jnp.inf, dtype),
-        jnp.asarray(1.0, dtype),
-        jnp.int32(0),
-        jnp.int32(-1),
-        jnp.bool_(False),
+    def trial(state: NewtonState) -> NewtonState:
+        candidate = state.position - state.step * state.direction
+        candidate_value, gradient, hessian = derivatives(candidate)
+        accepted = candidate_value <= state.value + 4 * eps * jnp.abs(state.value)
+        new_direction, new_decrement = newton_direction(gradient, hessian)
+        one = jnp.ones_like(state.step)
+        # A start where -log L is NaN stops at once; otherwise after 30 halvings.
+        stalled = ~accepted & ((state.halvings >= MAX_HALVINGS) | (state.iteration < 0))
+        return NewtonState(
+            position=jnp.where(accepted, candidate, state.position),
+            value=jnp.where(accepted, candidate_value, state.value),
+            direction=jnp.where(accepted, new_direction, state.direction),
+            decrement=jnp.where(accepted, new_decrement, state.decrement),
+            step=jnp.where(accepted, one, 0.5 * state.step),
+            halvings=jnp.where(accepted, 0, state.halvings + 1),
+            iteration=jnp.where(
+                accepted | stalled, state.iteration + 1, state.iteration
+            ),
+            stalled=stalled,
+        )
+
+    start = NewtonState(
+        position=u0,
+        value=jnp.asarray(jnp.inf, dtype),
+        direction=jnp.zeros_like(u0),
+        decrement=jnp.asarray(jnp.inf, dtype),
+        step=jnp.asarray(1.0, dtype),
+        halvings=jnp.int32(0),
+        iteration=jnp.int32(-1),
+        stalled=jnp.bool_(False),
     )
-    u, value, _, decrement, _, _, iterations, _ = lax.while_loop(
-        keep_going, trial, start
-    )
+    final = lax.while_loop(keep_going, trial, start)
+    u, value = final.position, final.value
     converged = (
-        (decrement <= tolerance) & jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
+        (final.decrement <= tolerance) & jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
     )
-    return FitResult(theta_of(u), converged, iterations, value)
+    return FitResult(
+        theta_of(u), converged, final.iteration, value, newton_result(final, converged)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,7 +413,8 @@ class MaximumLikelihood:
     ``init`` is the starting point (all parameters; the non-free ones stay fixed at
     it); if ``use_initial_params`` and the model has ``initial_params(x)``, the free
     parameters start there instead.  Uses the model's ``closed_form_mle`` when it has
-    one.  ``value`` lists the free parameters in the order of ``free``.
+    one.  ``value`` lists the free parameters in the order of ``free``; ``ok`` and
+    ``result`` are the fit's ``converged`` and ``result``.
     """
 
     model: Any
@@ -356,7 +442,7 @@ class MaximumLikelihood:
     def estimate(self, x: jax.Array) -> Estimate:
         result = self.fit(x)
         value = jnp.stack([jnp.asarray(result.theta[k]).reshape(()) for k in self.free])
-        return Estimate(value, result.converged)
+        return Estimate(value, result.converged, result.result)
 
 
 def fit_model(
@@ -372,7 +458,8 @@ def fit_model(
 ) -> FitResult:
     """Fit ``free`` parameters of ``model`` to ``x``: closed form if the model has
     one, else ``maximum_likelihood_fit`` from ``init`` (or the model's
-    ``initial_params``)."""
+    ``initial_params``).  A closed form's ``result`` is ``nonfinite_value`` when its
+    parameters or -log L are not finite, else ``successful``."""
     _check_fit_arguments(model, init, free)
     dtype = x.dtype
     init = {k: jnp.asarray(v, dtype) for k, v in init.items()}
@@ -381,7 +468,11 @@ def fit_model(
         theta = closed_form(x, init, free, ddof=ddof)
         value = -pairwise_sum(model.log_prob(x, theta))
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in theta.values()]))
-        return FitResult(theta, ok & jnp.isfinite(value), jnp.int32(0), value)
+        converged = ok & jnp.isfinite(value)
+        result = jnp.where(
+            converged, jnp.int32(Result.SUCCESSFUL), jnp.int32(Result.NONFINITE_VALUE)
+        )
+        return FitResult(theta, converged, jnp.int32(0), value, result)
     if ddof != 0:
         raise ValueError(
             f"ddof={ddof} needs a model with a closed-form fit; use ddof=0 (MLE)"

@@ -695,3 +695,42 @@ def loewner_check(
     margin = float(values[0])
     sigma = margin / stderr if stderr > 0 else math.copysign(math.inf, margin)
     return InequalityCheck(margin, stderr, sigma, bool(margin > -k * stderr))
+
+
+# ------------------------------------------------------- for the tables and figures
+# Closed forms on grids of n_gen and the trust threshold of importance sampling, so
+# that the studies' tables and figures (jaxunc.plots) compute nothing themselves.
+
+__all__ += [
+    "LOW_ESS",
+    "gaussian_mean_mutual_information_curve",
+    "linear_gaussian_generated_kl",
+]
+
+LOW_ESS = 30.0
+"""Importance-sampling effective sample size below which a value is not to be
+trusted (the default ``min_effective_sample_size`` of the estimators above)."""
+
+
+def linear_gaussian_generated_kl(
+    shift: float, sigma: float, n_train: int, n_gen: Any
+) -> Any:
+    """Exact KL divergence in nats between the laws of N_gen generated events at μ
+    and at μ + ``shift``, for the mean-only ideal fit of a Gaussian (σ known).
+
+    D_gen is multivariate normal with mean μ·1 and a covariance that does not depend
+    on μ (see ``linear_gaussian_generated_fisher``), so KL = ½ shift² I_gen.
+    ``n_gen``: a number or an array (the result has its shape).
+    """
+    return 0.5 * shift**2 * linear_gaussian_generated_fisher(sigma, n_train, n_gen)
+
+
+def gaussian_mean_mutual_information_curve(
+    prior_std: float, sigma: float, n_train: int, n_gen: Any
+) -> np.ndarray:
+    """``gaussian_mean_mutual_information(prior_std, sigma, n_train, n)`` for every
+    ``n`` of the array ``n_gen``, in nats (float64, the shape of ``n_gen``):
+    ½ log(1 + τ² / (σ² (1/n_train + 1/n)))."""
+    n_gen = np.asarray(n_gen, np.float64)
+    variance = sigma**2 * (1 / n_train + 1 / n_gen)
+    return 0.5 * np.log1p(prior_std**2 / variance)

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from jaxunc.cli import TOY_FIGURES, main
+from jaxunc.cli import main
+from jaxunc.plots.toy import FILES as TOY_FIGURES
 
 SMALL = ["--pseudo-experiments", "3000", "--quiet"]
 
@@ -163,27 +164,37 @@ def test_reproduce_runs_the_paper_toy_defaults(tmp_path):
 def test_reproduce_runs_every_study(tmp_path, monkeypatch, capsys):
     """``reproduce`` writes each study's output where the README says, at reduced
     sizes (the GAN/flow runs at the defaults take minutes each: see RESULTS.md)."""
-    from jaxunc import cli
+    import dataclasses
+
+    from jaxunc.studies.registry import STUDIES
 
     small = {"ensemble_size": 4, "n_gen": (30, 300), "n_train": 50}
-    monkeypatch.setattr(
-        cli,
-        "REPRODUCE_ENSEMBLES",
-        {"gaussian-kde": {"model": "gaussian", "surrogate": "kde", **small}},
+    monkeypatch.setitem(
+        STUDIES,
+        "ensemble",
+        dataclasses.replace(
+            STUDIES["ensemble"],
+            reproduce={
+                "gaussian-kde": {"model": "gaussian", "surrogate": "kde", **small}
+            },
+        ),
     )
-    monkeypatch.setattr(
-        cli,
-        "REPRODUCE_VALIDATIONS",
-        {
-            "ideal": {
-                "surrogate": "ideal",
-                "pseudo_experiments": 64,
-                "n_required": (100, 10000),
-                "n_quantiles": (5, 20),
-                "replicas": 4,
-                "protocol_pseudo_experiments": 16,
-            }
-        },
+    monkeypatch.setitem(
+        STUDIES,
+        "validate",
+        dataclasses.replace(
+            STUDIES["validate"],
+            reproduce={
+                "ideal": {
+                    "surrogate": "ideal",
+                    "pseudo_experiments": 64,
+                    "n_required": (100, 10000),
+                    "n_quantiles": (5, 20),
+                    "replicas": 4,
+                    "protocol_pseudo_experiments": 16,
+                }
+            },
+        ),
     )
     out = tmp_path / "results"
     assert run_cli("reproduce", "--only", "ensemble,validate", "--out", str(out)) == 0

@@ -27,7 +27,16 @@ from jaxunc import (
     run_chain,
     run_pseudo_experiments,
 )
-from jaxunc.engine import REDUCTION_BLOCK, block_moments, moments_merge, moments_summary
+from jaxunc.checkpoint import PartialResults
+from jaxunc.engine import (
+    REDUCTION_BLOCK,
+    EngineOptions,
+    block_moments,
+    moments_merge,
+    moments_summary,
+)
+from jaxunc.errors import InvalidArgument
+from jaxunc.results import Result
 
 K_SIGMA = 4.0  # two-sided tolerance in standard errors for every statistical check
 
@@ -241,6 +250,8 @@ def test_failed_fits_are_counted_not_averaged(key):
     out = run.outputs["value"]
     assert out["failures"][0] + out["count"][0] == 3000
     assert 1300 < out["failures"][0] < 1700
+    # without a result code a failed estimate counts as "failed"
+    assert out["failures_by_result"][Result.FAILED, 0] == out["failures"][0]
     assert out["mean"][0] > 0 and np.isfinite(out["std"][0])
 
 
@@ -306,6 +317,67 @@ def test_engine_rejects_bad_sizes(kwargs, message, key):
             progress=False,
             **options,
         )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"chunk_size": 0}, "chunk_size: must be a positive"),
+        ({"chunk_size": 2.5}, "chunk_size: must be a positive"),
+        ({"events_per_pseudo_experiment": -1}, "events_per_pseudo_experiment: "),
+        ({"histogram_edges": [0.0, 1.0]}, "histogram_edges: must be a dict"),
+        ({"histogram_edges": {"m": [1.0, 0.0]}}, "histogram_edges: .*increasing"),
+        ({"devices": []}, "devices: must name at least one"),
+        ({"description": 3}, "description: must be a string"),
+        ({"config": ["a"]}, "config: must be a JSON-able dict"),
+        ({"checkpoint_interval": -1.0}, "checkpoint_interval: must be >= 0"),
+        ({"checkpoint_interval": float("nan")}, "checkpoint_interval: .*finite"),
+        ({"checkpoint_interval": "often"}, "checkpoint_interval: must be a number"),
+        ({"pseudo_range": (5, 5)}, "range: needs 0 <= START < STOP"),
+        ({"pseudo_range": "ab"}, "range: must be a pair"),
+        ({"partials": {}}, "partials: must be a PartialResults"),
+        ({"merge": [{}]}, "parts: must be a sequence of PartialResults"),
+        ({"merge": PartialResults()}, "parts: must be a sequence"),
+        ({"memory_budget": "lots"}, "memory_budget: expected a size"),
+    ],
+)
+def test_engine_options_reject_bad_values(options, message):
+    with pytest.raises(InvalidArgument, match=message):
+        EngineOptions(**options)
+
+
+def _one_normal(key):
+    return {"m": Estimate(jax.random.normal(key, (1,)), jnp.bool_(True))}
+
+
+def test_engine_options_object_or_keywords(key):
+    """``options=EngineOptions(...)`` and keywords are the same run; keywords
+    next to ``options`` replace its fields (checked again); options are canonical
+    once made."""
+    options = EngineOptions(
+        chunk_size=256, progress=False, histogram_edges={"m": [-1, 0, 1]}
+    )
+    assert options.histogram_edges["m"].dtype == np.float64
+    assert EngineOptions(memory_budget="1MiB").memory_budget == 2**20
+    by_keywords = run_pseudo_experiments(
+        _one_normal,
+        key,
+        600,
+        chunk_size=256,
+        progress=False,
+        histogram_edges={"m": [-1, 0, 1]},
+    )
+    by_object = run_pseudo_experiments(_one_normal, key, 600, options=options)
+    replaced = run_pseudo_experiments(
+        _one_normal, key, 600, options=options, pseudo_range=(0, 300)
+    )
+    for field, value in by_keywords.outputs["m"].items():
+        assert value.tobytes() == by_object.outputs["m"][field].tobytes(), field
+    assert replaced.stats.pseudo_range == (0, 300)
+    with pytest.raises(InvalidArgument, match="range"):
+        run_pseudo_experiments(_one_normal, key, 600, options=options, pseudo_range=1)
+    with pytest.raises(TypeError, match="chunksize"):
+        run_pseudo_experiments(_one_normal, key, 600, chunksize=256)
 
 
 def test_float64_run(x64, key):

@@ -53,7 +53,7 @@ def test_generated_events_never_beat_the_training_sample(results, name):
     result = results[name]
     assert all(floor_holds(result, "mle", K_SIGMA))
     assert all(floor_holds(result, "sample_mean", K_SIGMA))
-    payload = result.payload
+    payload = result.to_json()
     assert payload["failures"]["generated"]["mle"] == [0, 0]
     # ... while n_gen true events do beat it at n_gen = 100 n_train.
     floor = payload["training_floor"]["mle"]
@@ -70,7 +70,7 @@ def test_generated_events_never_beat_the_training_sample(results, name):
 def test_ideal_fit_variance_closed_form(results):
     """Ideal Gaussian fit (μ, σ by maximum likelihood): Var(x̄_gen) = σ²/n +
     E[σ̂²]/n_gen = σ²/n (1 + (n-1)/n_gen)."""
-    payload = results["ideal"].payload
+    payload = results["ideal"].to_json()
     for i, n in enumerate(N_GEN):
         predicted = 1 / N_TRAIN * (1 + (N_TRAIN - 1) / n)
         std = payload["estimate_std"]["mle"][i]
@@ -81,7 +81,7 @@ def test_ideal_fit_variance_closed_form(results):
 def test_truth_reference_reaches_the_cramer_rao_bound(results):
     """N_eff of n_gen true events is n_gen (the Gaussian mean is efficient), and of
     the training samples n_train: checks the per-event Fisher information too."""
-    payload = results["ideal"].payload
+    payload = results["ideal"].to_json()
     assert payload["fisher_per_event"]["value"] == pytest.approx(1.0)
     for n, value, error in zip(
         N_GEN, payload["n_eff_truth"], payload["n_eff_truth_stderr"], strict=True
@@ -93,7 +93,7 @@ def test_truth_reference_reaches_the_cramer_rao_bound(results):
 
 @pytest.mark.parametrize("name", ["gan", "flow"])
 def test_trained_surrogates_report_their_training(results, name):
-    payload = results[name].payload
+    payload = results[name].to_json()
     excess, excess_err = (
         payload["excess_variance"]["mle"],
         payload["excess_variance_stderr"]["mle"],
@@ -110,7 +110,7 @@ def test_trained_surrogates_report_their_training(results, name):
         assert np.all(np.isfinite(curves))
         assert training["final_losses"][name_]["mean"] == pytest.approx(mean_curve[-1])
     # Surrogates without training losses report none.
-    assert results["bootstrap"].payload["training"]["curves"] == {}
+    assert results["bootstrap"].to_json()["training"]["curves"] == {}
 
 
 def _logistic_spec() -> ModelSpec:
@@ -166,9 +166,9 @@ def test_engine_options_are_forwarded_and_chunking_does_not_matter():
         run_ensemble(config, progress=False, engine_options={"no_such_option": 1})
     one = run_ensemble(config, progress=False)
     two = run_ensemble(config, progress=False, engine_options={"chunk_size": 256})
-    assert two.payload["runtime"]["chunks"] == 2 != one.payload["runtime"]["chunks"]
+    assert two.runtime["chunks"] == 2 != one.runtime["chunks"]
     for key in ("estimate_mean", "estimate_std", "truth_std", "training_floor"):
-        assert one.payload[key] == two.payload[key]
+        assert one.to_json()[key] == two.to_json()[key]
 
 
 @pytest.mark.parametrize(

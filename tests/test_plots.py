@@ -40,3 +40,22 @@ def test_figures_false_raises(tmp_path):
         plots.figure4_training_samples(result)
     with pytest.raises(ValueError, match="figures=False"):
         plots.figure7_funnels(result)
+
+
+def test_library_ensemble_run_draws_the_command_figure(tmp_path):
+    """``run_ensemble`` itself runs the ideal-fit reference, so a library user draws
+    the command's figure (with the ideal points) from the result or its JSON."""
+    from jaxunc.plots import ensemble
+    from jaxunc.studies import EnsembleConfig, run_ensemble
+
+    config = EnsembleConfig(
+        surrogate="bootstrap", ensemble_size=4, n_train=20, n_gen=(10, 100)
+    )
+    result = run_ensemble(config, progress=False)
+    reference = result.ideal_reference
+    assert reference is not None and len(reference["estimate_std"]["mle"]) == 2
+    assert result.to_json()["ideal_reference"] == reference
+    paths = ensemble.save_figures(result, tmp_path / "result")
+    assert [p.name for p in paths] == list(ensemble.FILES)
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert ensemble.save_figures(result.to_json(), tmp_path / "json")[0].exists()

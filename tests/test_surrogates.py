@@ -122,7 +122,7 @@ def test_bootstrap_sample_mean_variance_closed_form(x64):
         precision="float64",
         seed=3,
     )
-    payload = run_ensemble(config, progress=False).payload
+    payload = run_ensemble(config, progress=False).to_json()
     sigma = config.spec.theta["sigma"]
     for i, n in enumerate(n_gen):
         predicted = sigma**2 / n_train * (1 + (n_train - 1) / n)

@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxunc.cli import VALIDATE_FIGURES, main
+from jaxunc.cli import main
 from jaxunc.models import Gaussian, model_from_functions
+from jaxunc.plots.validate import FILES as VALIDATE_FIGURES
 from jaxunc.studies import validate as validate_module
 from jaxunc.studies.amplification import (
     ContrivedConfig,
@@ -240,18 +241,18 @@ def test_contrived_analysis_amplifies_by_two():
         IdealFit(Gaussian(), theta, ("mu", "sigma")),
         config=ContrivedConfig(n_train=50, n_gen=50_000, pseudo_experiments=3000),
     )
-    factor, error = result["measured_factor"], result["measured_factor_stderr"]
-    assert abs(factor - result["predicted_factor_finite_n_gen"]) < K * error
+    factor, error = result.measured_factor, result.measured_factor_stderr
+    assert abs(factor - result.predicted_factor_finite_n_gen) < K * error
     assert abs(factor - 2.0) < K * error
     # ... and fed to the analysis, the surrogate is worth 2 n_train true events.
-    assert abs(result["ratio_to_2n_true"] - 1.0) < K * result["ratio_to_2n_true_stderr"]
-    assert result["consistent_with_prediction"] and result["failures"] == 0
+    assert abs(result.ratio_to_2n_true - 1.0) < K * result.ratio_to_2n_true_stderr
+    assert result.consistent_with_prediction and result.failures == 0
 
 
 def test_partial_pipeline_information_ordering():
     result = partial_pipeline(PartialPipelineConfig(pseudo_experiments=3000))
-    info, err = result["information_estimator"], result["information_estimator_stderr"]
-    fisher = result["fisher"]
+    info, err = result.information_estimator, result.information_estimator_stderr
+    fisher = result.fisher
     # The estimator view agrees with the exact Fisher information where it exists.
     for name in ("m_full", "full_plus_generator", "n_full"):
         assert abs(info[name] - fisher[name]) < K * err[name], name
@@ -261,7 +262,7 @@ def test_partial_pipeline_information_ordering():
         err["mixed"], err["full_plus_generator"]
     )
     assert info["mixed"] - K * err["mixed"] >= fisher["m_full"]
-    assert result["ordering_holds"]
+    assert result.ordering_holds
 
 
 def run_cli(*argv: str) -> int:

@@ -1,5 +1,10 @@
-"""The engine: the chain body (``chain``) and the pseudo-experiment runner (``run``).
+"""The engine: the chain body and the pseudo-experiment runner.
 
+Submodules: ``chain`` (θ → D_train → fit → D_gen, one key schedule), ``run`` (the
+loop: compile, dispatch, collect, reduce, checkpoint), ``options`` (``EngineOptions``,
+validated once), ``plan`` (vectorised width, chunk size, ranges, processes, memory),
+``reduce`` (moments, failures by result code, histograms), ``identity`` (the traced
+function and a run's identity), ``checkpoint`` (checkpoint and partial-result files).
 Public names are re-exported here; see the submodules for the details.
 """
 
@@ -14,21 +19,26 @@ from jaxunc.engine.chain import (
     fit_and_generate,
     run_chain,
 )
-from jaxunc.engine.run import (
+from jaxunc.engine.options import EngineOptions
+from jaxunc.engine.plan import (
     EVENTS_PER_STEP,
-    REDUCTION_BLOCK,
     VECTOR_WIDTH,
-    EngineResult,
-    Moments,
-    RunStats,
-    block_moments,
     default_memory_budget,
+    parse_memory,
+    vector_width,
+)
+from jaxunc.engine.reduce import (
+    REDUCTION_BLOCK,
+    Moments,
+    block_moments,
     moments_merge,
     moments_summary,
-    parse_memory,
+)
+from jaxunc.engine.run import (
+    EngineResult,
+    RunStats,
     pseudo_experiment_key,
     run_pseudo_experiments,
-    vector_width,
 )
 
 __all__ = [
@@ -38,6 +48,7 @@ __all__ = [
     "Chain",
     "ChainDraw",
     "ChainKeys",
+    "EngineOptions",
     "EngineResult",
     "Moments",
     "RunStats",

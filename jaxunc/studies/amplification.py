@@ -30,17 +30,18 @@ from jaxunc.engine import run_pseudo_experiments
 from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian, check_params
+from jaxunc.studies.base import K_SIGMA, OMIT_NONE, StudyResult
 from jaxunc.studies.options import check_seed, finite
 from jaxunc.surrogates import IdealFit
 
 __all__ = [
     "ContrivedConfig",
+    "ContrivedResult",
     "PartialPipelineConfig",
+    "PartialPipelineResult",
     "contrived_amplification",
     "partial_pipeline",
 ]
-
-K_SIGMA = 3.0
 
 
 def _information(summary: dict[str, np.ndarray], index: int) -> tuple[float, float]:
@@ -80,6 +81,40 @@ class ContrivedConfig:
         check_seed(self.seed)
 
 
+@dataclasses.dataclass
+class ContrivedResult(StudyResult):
+    """What ``contrived_amplification`` measured (§5.1); ``to_json()`` for a file.
+
+    Variances of the analysis X over pseudo-experiments (ddof 1) with their
+    standard errors: on ``n_train`` true events, on 2 ``n_train`` true events and on
+    the surrogate's ``n_gen`` events; the measured amplification
+    Var(X | n true)/Var(X | surrogate) against the predictions (2, and
+    2/(1 + 2 n_train/n_gen) at finite n_gen); ``ratio_to_2n_true`` (≈ 1 when the
+    surrogate is worth 2 n_train true events to X).
+    """
+
+    config: dict[str, Any]
+    analysis: str
+    variance_true_n: float
+    variance_true_n_stderr: float
+    variance_true_2n: float
+    variance_true_2n_stderr: float
+    variance_surrogate: float
+    variance_surrogate_stderr: float
+    predicted_factor: float
+    predicted_factor_finite_n_gen: float
+    measured_factor: float
+    measured_factor_stderr: float
+    ratio_to_2n_true: float
+    ratio_to_2n_true_stderr: float
+    consistent_with_prediction: bool
+    failures: int
+    convention: str
+    failures_by_result: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
+
+
 def contrived_amplification(
     model: Any,
     theta: Mapping[str, Any],
@@ -90,7 +125,7 @@ def contrived_amplification(
     component: int = 0,
     progress: bool = False,
     engine_options: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ContrivedResult:
     """The §5.1 contrived analysis: X(events) = ``estimator`` on a random half of
     the events (the first half: events are exchangeable), component ``component``.
 
@@ -138,7 +173,7 @@ def contrived_amplification(
     equal = var_2n / var_gen
     equal_err = equal * math.hypot(var_2n_err / var_2n, var_gen_err / var_gen)
     predicted_finite = 2.0 / (1.0 + 2.0 * n / n_gen)
-    return {
+    payload = {
         "config": dataclasses.asdict(config),
         "analysis": (
             f"{type(estimator).__name__} (component {component}) of a random half "
@@ -167,6 +202,7 @@ def contrived_amplification(
             "prediction"
         ),
     }
+    return ContrivedResult(**payload)
 
 
 # ------------------------------------------------------------------------------ §7.1
@@ -210,6 +246,32 @@ class PartialPipelineConfig:
         check_seed(self.seed)
 
 
+@dataclasses.dataclass
+class PartialPipelineResult(StudyResult):
+    """What ``partial_pipeline`` measured (§7.1); ``to_json()`` for a file.
+
+    ``datasets``: what each of the four datasets is; ``fisher``: their exact Fisher
+    information on θ (None for the mixed dataset, which has no closed form);
+    ``information_estimator`` (1/Var(θ̂)) with its standard errors;
+    ``ordering_holds``: I(M full) ≤ 1/Var(mixed) ≤ I(M full + N − M generator
+    level) within ``K_SIGMA`` standard errors, in words in ``ordering``.
+    """
+
+    config: dict[str, Any]
+    datasets: dict[str, str]
+    fisher: dict[str, float | None]
+    fisher_convention: str
+    information_estimator: dict[str, float]
+    information_estimator_stderr: dict[str, float]
+    estimator: str
+    ordering_holds: bool
+    ordering: str
+    failures: int
+    failures_by_result: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
+
+
 def default_detector_surrogate(config: PartialPipelineConfig) -> IdealFit:
     """The ideal fit of the detector response x − z: a Gaussian whose shift and
     resolution are both learned from the M full events."""
@@ -226,7 +288,7 @@ def partial_pipeline(
     *,
     progress: bool = False,
     engine_options: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> PartialPipelineResult:
     """The §7.1 partial pipeline (see the module docstring).
 
     ``detector_surrogate`` (default: ``default_detector_surrogate``) is any surrogate
@@ -286,7 +348,7 @@ def partial_pipeline(
     mixed, mixed_err = view["mixed"]
     lower_ok = mixed >= fisher["m_full"] - K_SIGMA * mixed_err
     upper_ok = mixed <= fisher["full_plus_generator"] + K_SIGMA * mixed_err
-    return {
+    payload = {
         "config": dataclasses.asdict(config),
         "datasets": {
             "m_full": f"M = {m} fully simulated events (detector level x)",
@@ -319,3 +381,4 @@ def partial_pipeline(
         ),
         "failures": int(summary["failures"].max()),
     }
+    return PartialPipelineResult(**payload)

@@ -38,6 +38,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -45,11 +46,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc.engine import run_pseudo_experiments
-from jaxunc.errors import InvalidArgument, check_positive_int
+from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, MaximumLikelihood, SampleMean
 from jaxunc.information import exact_fisher_information, fisher_information
 from jaxunc.models import check_params
-from jaxunc.studies.options import check_precision, check_seed
+from jaxunc.studies.base import (
+    K_SIGMA,
+    OMIT_NONE,
+    Study,
+    StudyResult,
+    align,
+    check_options,
+    model_name,
+    option,
+    positive_int,
+    precision_option,
+    runtime,
+    seed_option,
+    sizes,
+    surrogate_name,
+)
 from jaxunc.studies.registry import (
     MODELS,
     SURROGATES,
@@ -57,8 +73,17 @@ from jaxunc.studies.registry import (
     make_surrogate,
     model_spec,
 )
+from jaxunc.surrogates.base import required_train
 
-__all__ = ["EnsembleConfig", "EnsembleResult", "floor_holds", "run_ensemble"]
+__all__ = [
+    "REFERENCE_KEYS",
+    "STUDY",
+    "EnsembleConfig",
+    "EnsembleResult",
+    "floor_holds",
+    "run_ensemble",
+    "table",
+]
 
 DEFAULT_N_GEN = (30, 100, 300, 1000, 10000)
 ESTIMATORS = ("mle", "sample_mean")
@@ -85,21 +110,42 @@ class EnsembleConfig:
       curves: members whose full loss curves are kept (the first ``curves``).
       fisher_events: Monte Carlo events for the per-event Fisher information of a
         model without ``exact_fisher``.
+      ideal_reference: also run the ideal fit (the paper's "perfect GAN") with the
+        same seed, so on the same training samples, as a reference
+        (``EnsembleResult.ideal_reference``; skipped when ``surrogate`` is
+        ``"ideal"``).
     """
 
-    model: str | ModelSpec = "gaussian"
-    surrogate: Any = "gan"
-    ensemble_size: int = 256
-    n_train: int = 100
-    n_gen: tuple[int, ...] = DEFAULT_N_GEN
-    seed: int = 0
-    precision: str = "float32"
-    surrogate_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    curves: int = 4
-    fisher_events: int = 200_000
+    model: str | ModelSpec = model_name(  # noqa: RUF009 (an Option field)
+        "gaussian", help="the true model, from the registry or module:attribute"
+    )
+    surrogate: Any = surrogate_name(  # noqa: RUF009 (an Option field)
+        "gan",
+        help=(
+            "the surrogate trained by every member, from the registry or "
+            "module:attribute (default: {default}); the ideal fit also runs as a "
+            "reference"
+        ),
+    )
+    ensemble_size: int = positive_int(
+        256,
+        minimum=2,
+        why="to measure a spread",
+        metavar="K",
+        help="members, each with its own training sample (>= 2; default: {default})",
+    )
+    n_train: int = positive_int(100, metavar="N", help="training events per member")
+    n_gen: tuple[int, ...] = sizes(DEFAULT_N_GEN, help="generated-sample sizes")
+    seed: int = seed_option()
+    precision: str = precision_option()
+    surrogate_options: Mapping[str, Any] = option(default_factory=dict, cli=False)
+    curves: int = option(4, cli=False)
+    fisher_events: int = positive_int(200_000, cli=False)
+    ideal_reference: bool = option(True, cli=False)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        check_options(self)
         if isinstance(self.model, str):
             spec = model_spec(self.model)
         elif isinstance(self.model, ModelSpec):
@@ -141,25 +187,13 @@ class EnsembleConfig:
                     f"{type(surrogate).__name__})",
                 )
         set_("_surrogate", surrogate)
-        set_("ensemble_size", check_positive_int("ensemble_size", self.ensemble_size))
-        if self.ensemble_size < 2:
-            raise InvalidArgument("ensemble_size", "must be >= 2 to measure a spread")
-        set_("n_train", check_positive_int("n_train", self.n_train))
-        minimum = max(int(getattr(surrogate, "min_train", 1)), len(spec.free), 2)
+        minimum = required_train(surrogate, parameters=len(spec.free), at_least=2)
         if self.n_train < minimum:
             raise InvalidArgument(
                 "n_train",
                 f"must be >= {minimum} for this surrogate and model (got "
                 f"{self.n_train})",
             )
-        n_gen = (
-            (self.n_gen,) if isinstance(self.n_gen, (int, np.integer)) else self.n_gen
-        )
-        if len(n_gen) == 0:
-            raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(check_positive_int("n_gen", n) for n in n_gen))
-        check_seed(self.seed)
-        check_precision(self.precision)
         if isinstance(self.curves, bool) or not isinstance(
             self.curves, (int, np.integer)
         ):
@@ -170,7 +204,11 @@ class EnsembleConfig:
                 f"must be in [0, ensemble_size = {self.ensemble_size}] "
                 f"(got {self.curves})",
             )
-        set_("fisher_events", check_positive_int("fisher_events", self.fisher_events))
+        if not isinstance(self.ideal_reference, bool):
+            raise InvalidArgument(
+                "ideal_reference",
+                f"must be True or False (got {self.ideal_reference!r})",
+            )
         try:
             check_params(spec.model, self.theta)
         except ValueError as error:
@@ -217,6 +255,7 @@ class EnsembleConfig:
             "n_gen": list(self.n_gen),
             "seed": self.seed,
             "precision": self.precision,
+            "ideal_reference": self.ideal_reference and self.surrogate != "ideal",
             "estimators": {
                 "mle": (
                     f"maximum likelihood of {spec.target!r} with the true model "
@@ -243,18 +282,62 @@ class EnsembleConfig:
         }
 
 
-@dataclasses.dataclass
-class EnsembleResult:
-    """What the ensemble study measured; ``to_json`` gives ``ensemble.json``.
+REFERENCE_KEYS = (
+    "estimate_mean",
+    "estimate_std",
+    "estimate_std_stderr",
+    "excess_variance",
+    "excess_variance_stderr",
+    "n_eff",
+    "n_eff_stderr",
+    "n_eff_ratio",
+    "n_eff_ratio_stderr",
+    "failures",
+)
+"""What ``ideal_reference`` keeps of the ideal fit's run (plus its
+``runtime_seconds``)."""
 
-    ``payload`` holds the keys documented in ``run_ensemble``.
+
+@dataclasses.dataclass
+class EnsembleResult(StudyResult):
+    """What the ensemble study measured; ``to_json()`` gives ``ensemble.json``.
+
+    Lists are aligned with ``n_gen``; fields per estimator are dicts
+    ``{"mle": [...], "sample_mean": [...]}``.  See ``run_ensemble`` for each field.
+    ``ideal_reference`` (the ideal fit on the same training samples: the
+    ``REFERENCE_KEYS`` of its result and ``runtime_seconds``) is None when the study
+    ran the ideal fit itself or without a reference.
     """
 
     config: EnsembleConfig
-    payload: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"config": self.config.to_json(), **self.payload}
+    n_gen: list[int]
+    estimate_mean: dict[str, list[float | None]]
+    estimate_mean_stderr: dict[str, list[float | None]]
+    estimate_std: dict[str, list[float | None]]
+    estimate_std_stderr: dict[str, list[float | None]]
+    truth_mean: dict[str, list[float | None]]
+    truth_std: dict[str, list[float | None]]
+    truth_std_stderr: dict[str, list[float | None]]
+    training_floor: dict[str, dict[str, float]]
+    excess_variance: dict[str, list[float | None]]
+    excess_variance_stderr: dict[str, list[float | None]]
+    fisher_per_event: dict[str, Any]
+    n_eff: list[float | None]
+    n_eff_stderr: list[float | None]
+    n_eff_ratio: list[float | None]
+    n_eff_ratio_stderr: list[float | None]
+    n_eff_truth: list[float | None]
+    n_eff_truth_stderr: list[float | None]
+    n_eff_train: dict[str, float | None]
+    failures: dict[str, Any]
+    training: dict[str, Any]
+    runtime: dict[str, Any]
+    failures_by_result: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
+    ideal_reference: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -414,13 +497,15 @@ def run_ensemble(
     progress: bool = True,
     engine_options: Mapping[str, Any] | None = None,
 ) -> EnsembleResult:
-    """Run the ensemble study (see the module docstring).
+    """Run the ensemble study (see the module docstring), and with
+    ``config.ideal_reference`` the ideal fit on the same training samples (same
+    seed) as ``ideal_reference``.
 
     ``engine_options`` are passed as keyword arguments to the engine's
     ``run_pseudo_experiments`` (e.g. ``chunk_size``; results do not depend on it).
 
-    The payload (``ensemble.json`` besides ``config``), lists aligned with ``n_gen``
-    and, where per estimator, dicts ``{"mle": [...], "sample_mean": [...]}``:
+    The result's fields, lists aligned with ``n_gen`` and, where per estimator,
+    dicts ``{"mle": [...], "sample_mean": [...]}``:
     ``estimate_mean``, ``estimate_mean_stderr``, ``estimate_std``,
     ``estimate_std_stderr`` (generated events); ``truth_mean``, ``truth_std``,
     ``truth_std_stderr`` (n_gen true events); ``training_floor`` (the estimates on
@@ -429,8 +514,25 @@ def run_ensemble(
     (N_eff / n_train), ``n_eff_ratio_stderr``, ``n_eff_truth`` (N_eff of n_gen true
     events: ≈ n_gen for an efficient MLE), ``n_eff_train``; ``failures`` (members
     whose estimate failed, per estimator and n_gen); ``training`` (loss curves,
-    final losses, fit failures); ``runtime``.
+    final losses, fit failures); ``runtime``; ``ideal_reference``.
     """
+    result = _run_members(config, progress, engine_options)
+    if config.ideal_reference and config.surrogate != "ideal":
+        ideal = dataclasses.replace(config, surrogate="ideal", surrogate_options={})
+        reference = _run_members(ideal, progress, engine_options)
+        result.ideal_reference = {
+            **{key: getattr(reference, key) for key in REFERENCE_KEYS},
+            "runtime_seconds": reference.runtime["seconds"],
+        }
+    return result
+
+
+def _run_members(
+    config: EnsembleConfig,
+    progress: bool,
+    engine_options: Mapping[str, Any] | None,
+) -> EnsembleResult:
+    """One ensemble run of ``config.surrogate`` (see ``run_ensemble``)."""
     start = time.perf_counter()
     engine_options = dict(engine_options or {})
     root = jax.random.key(config.seed)
@@ -543,18 +645,15 @@ def run_ensemble(
     }
     payload["training"] = _training_summary(config, out)
     stats = engine.stats
-    payload["runtime"] = {
-        "seconds": time.perf_counter() - start,
-        "engine_seconds": stats.seconds,
-        "compile_seconds": stats.compile_seconds,
-        "events": stats.events,
-        "chunk_size": stats.chunk_size,
-        "chunks": stats.chunks,
-        "backend": stats.backend,
-        "device_count": stats.device_count,
-        "jax_version": stats.jax_version,
-    }
-    return EnsembleResult(config, payload)
+    payload["runtime"] = runtime(
+        time.perf_counter() - start,
+        [stats],
+        precision=config.precision,
+        engine_seconds=stats.seconds,
+        chunk_size=stats.chunk_size,
+        chunks=stats.chunks,
+    )
+    return EnsembleResult(config, **payload)
 
 
 def _training_summary(
@@ -586,18 +685,124 @@ def _training_summary(
 
 
 def floor_holds(
-    result: EnsembleResult, estimator: str = "mle", k_sigma: float = 3.0
+    result: EnsembleResult, estimator: str = "mle", k_sigma: float = K_SIGMA
 ) -> list[bool]:
     """Per n_gen: is the generated-data std at or above the training floor (the std
     at n_train true events) within ``k_sigma`` combined standard errors?"""
-    payload = result.payload
-    floor = payload["training_floor"][estimator]
+    floor = result.training_floor[estimator]
     holds = []
     for std, error in zip(
-        payload["estimate_std"][estimator],
-        payload["estimate_std_stderr"][estimator],
+        result.estimate_std[estimator],
+        result.estimate_std_stderr[estimator],
         strict=True,
     ):
         margin = std - floor["std"]
         holds.append(margin >= -k_sigma * math.hypot(error, floor["std_stderr"]))
     return holds
+
+
+# ----------------------------------------------------------------------- the study
+
+
+def _cell(value: float | None, error: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if error is None:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}g} ± {error:.2g}"
+
+
+def table(result: EnsembleResult) -> str:
+    """The command's summary: the MLE's spread per n_gen for the surrogate, the
+    ideal fit and the truth, N_eff, training diagnostics."""
+    config = result.config
+    reference = result.ideal_reference
+    floor = result.training_floor["mle"]
+    lines = [
+        f"{config.model_label}, surrogate {config.surrogate_label}: std of the MLE "
+        f"of {config.spec.target} over K = {config.ensemble_size} members "
+        f"(n_train = {config.n_train}; training floor "
+        f"{_cell(floor['std'], floor['std_stderr'])})"
+    ]
+    header = (
+        "n_gen",
+        "surrogate std",
+        "ideal std",
+        "truth std",
+        "N_eff",
+        "N_eff/n_train",
+    )
+    rows = [header]
+    for i, n in enumerate(result.n_gen):
+        ideal = (
+            _cell(
+                reference["estimate_std"]["mle"][i],
+                reference["estimate_std_stderr"]["mle"][i],
+            )
+            if reference
+            else "(same)"
+        )
+        rows.append(
+            (
+                str(n),
+                _cell(
+                    result.estimate_std["mle"][i],
+                    result.estimate_std_stderr["mle"][i],
+                ),
+                ideal,
+                _cell(result.truth_std["mle"][i], result.truth_std_stderr["mle"][i]),
+                _cell(result.n_eff[i], result.n_eff_stderr[i]),
+                _cell(result.n_eff_ratio[i], result.n_eff_ratio_stderr[i], 3),
+            )
+        )
+    lines += align(rows)
+    training = result.training
+    losses = ", ".join(
+        f"{name} {_cell(v['mean'], v['stderr'])}"
+        for name, v in training["final_losses"].items()
+    )
+    lines.append(
+        f"fit failures: {training['fit_failures']} of {training['members']}"
+        + (f"; mean final losses: {losses}" if losses else "")
+    )
+    fisher = result.fisher_per_event
+    lines.append(
+        f"N_eff = 1/(I_1 Var), I_1 = {fisher['value']:.4g} per event "
+        f"({fisher['method']}); runtime {result.runtime['seconds']:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def _figures(result: EnsembleResult, folder: Path) -> list[Path]:
+    from jaxunc.plots import ensemble
+
+    return ensemble.save_figures(result, folder)
+
+
+def _run(config: EnsembleConfig, **options: Any) -> EnsembleResult:
+    return run_ensemble(config, **options)
+
+
+STUDY = Study(
+    name="ensemble",
+    help="train K surrogates on K training samples: Figure 6 for real surrogates",
+    description=(
+        "Ensemble study: each of K members draws n_train true events, trains "
+        "its own surrogate and generates n_gen events; the spread of the "
+        "maximum-likelihood estimate of the target over the members is "
+        "compared with the ideal fit (run as well, as a reference) and with "
+        "true events, and turned into N_eff = 1/(I_1 Var)."
+    ),
+    config=EnsembleConfig,
+    run=_run,
+    output="ensemble.json",
+    table=table,
+    figures=_figures,
+    no_plots_help="skip the figure",
+    # Four surrogates on the Gaussian and the camel back, each at the defaults.
+    reproduce={
+        f"{model}-{surrogate}": {"model": model, "surrogate": surrogate}
+        for model in ("gaussian", "camelback")
+        for surrogate in ("bootstrap", "kde", "gan", "flow")
+    },
+)

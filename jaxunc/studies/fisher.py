@@ -16,6 +16,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -23,9 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc.engine import Chain, run_chain
-from jaxunc.errors import InvalidArgument, check_positive_int
+from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import MaximumLikelihood, SampleMean
 from jaxunc.information import (
+    LOW_ESS,
+    LowEffectiveSampleSize,
     exact_fisher_information,
     fisher_information,
     gaussian_kl_divergence,
@@ -38,18 +41,31 @@ from jaxunc.information import (
     mutual_information,
 )
 from jaxunc.models import Exponential, Gaussian
-from jaxunc.studies.options import check_precision, check_seed, finite
+from jaxunc.studies.base import (
+    K_SIGMA,
+    OMIT_NONE,
+    Study,
+    StudyResult,
+    align,
+    check_options,
+    choice,
+    finite_float,
+    positive_int,
+    precision_option,
+    runtime,
+    seed_option,
+    sizes,
+)
 from jaxunc.studies.toy import FIT_CHOICES
 from jaxunc.surrogates import IdealFit
 
-__all__ = ["FisherConfig", "FisherResult", "run_fisher"]
+__all__ = ["STUDY", "FisherConfig", "FisherResult", "run_fisher", "table"]
 
 MODELS = ("gaussian", "exponential")
 PARAMS = {
     "gaussian": {"mu": ("mu",), "mu-sigma": ("mu", "sigma")},
     "exponential": {"rate": ("rate",)},
 }
-K_SIGMA = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,38 +80,68 @@ class FisherConfig:
     Gaussian prior on the first parameter with ``prior_width`` standard errors.
     """
 
-    model: str = "gaussian"
-    n_train: int = 100
-    n_gen: tuple[int, ...] = (10, 100, 1000, 10000, 100000)
-    mu: float = 0.0
-    sigma: float = 1.0
-    rate: float = 1.0
-    fit: str = "mean-std"
-    params: str | None = None
-    seed: int = 0
-    outer: int = 256
-    pseudo_experiments: int = 4000
-    kl_shift: float = 1.0
-    prior_width: float = 3.0
-    precision: str = "float32"
+    model: str = choice("gaussian", MODELS, help="the true model")
+    n_train: int = positive_int(
+        100, metavar="N", help="training events the surrogate is fitted to"
+    )
+    n_gen: tuple[int, ...] = sizes(
+        (10, 100, 1000, 10000, 100000), help="generated-sample sizes"
+    )
+    mu: float = finite_float(0.0, help="true mean μ of the Gaussian")
+    sigma: float = finite_float(
+        1.0, positive=True, help="true standard deviation σ > 0 of the Gaussian"
+    )
+    rate: float = finite_float(
+        1.0, positive=True, help="true rate λ > 0 of the exponential"
+    )
+    fit: str = choice(
+        "mean-std",
+        sorted(FIT_CHOICES),
+        help=(
+            "what the ideal surrogate fits to a Gaussian: mean and σ, or the mean "
+            "with σ known (default: {default}; the exponential's fit is its rate)"
+        ),
+    )
+    params: str | None = choice(
+        None,
+        sorted({name for table in PARAMS.values() for name in table}),
+        check=False,
+        help=(
+            "the parameters the information is about (default: mu for the "
+            "Gaussian, rate for the exponential)"
+        ),
+    )
+    seed: int = seed_option()
+    outer: int = positive_int(
+        256,
+        minimum=2,
+        why="to estimate an error",
+        metavar="R",
+        help="replicas of the chain per n_gen for I_gen, KL and mutual information "
+        "(>= 2; default: {default})",
+    )
+    pseudo_experiments: int = positive_int(
+        4000,
+        minimum=2,
+        why="to measure a spread",
+        metavar="P",
+        help="pseudo-experiments for the estimator view 1/Var(θ̂)",
+    )
+    kl_shift: float = finite_float(1.0, positive=True, cli=False)
+    prior_width: float = finite_float(3.0, positive=True, cli=False)
+    precision: str = precision_option()
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        if self.model not in MODELS:
-            raise InvalidArgument(
-                "model", f"must be one of {list(MODELS)} (got {self.model!r})"
-            )
+        check_options(self)
         if self.params is None:
-            set_("params", "mu" if self.model == "gaussian" else "rate")
+            object.__setattr__(
+                self, "params", "mu" if self.model == "gaussian" else "rate"
+            )
         if self.params not in PARAMS[self.model]:
             raise InvalidArgument(
                 "params",
                 f"must be one of {list(PARAMS[self.model])} for the {self.model} model "
                 f"(got {self.params!r})",
-            )
-        if self.fit not in FIT_CHOICES:
-            raise InvalidArgument(
-                "fit", f"must be one of {sorted(FIT_CHOICES)} (got {self.fit!r})"
             )
         if (
             self.model == "gaussian"
@@ -107,38 +153,11 @@ class FisherConfig:
                 "mu-sigma needs --fit mean-std: with σ known the surrogate is given "
                 "the true σ, so D_gen does not depend on σ only through D_train",
             )
-        set_("n_train", check_positive_int("n_train", self.n_train))
         minimum = 2 if (self.model == "gaussian" and self.fit == "mean-std") else 1
         if self.n_train < minimum:
             raise InvalidArgument(
                 "n_train", f"must be >= {minimum} for this fit (got {self.n_train})"
             )
-        n_gen = (
-            (self.n_gen,) if isinstance(self.n_gen, (int, np.integer)) else self.n_gen
-        )
-        if len(n_gen) == 0:
-            raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(check_positive_int("n_gen", n) for n in n_gen))
-        for name in ("mu", "sigma", "rate", "kl_shift", "prior_width"):
-            set_(name, finite(name, getattr(self, name)))
-        for name in ("sigma", "rate", "kl_shift", "prior_width"):
-            if getattr(self, name) <= 0:
-                raise InvalidArgument(
-                    name, f"must be > 0 (got {getattr(self, name)!r})"
-                )
-        set_("outer", check_positive_int("outer", self.outer))
-        if self.outer < 2:
-            raise InvalidArgument("outer", "must be >= 2 to estimate an error")
-        set_(
-            "pseudo_experiments",
-            check_positive_int("pseudo_experiments", self.pseudo_experiments),
-        )
-        if self.pseudo_experiments < 2:
-            raise InvalidArgument(
-                "pseudo_experiments", "must be >= 2 to measure a spread"
-            )
-        check_seed(self.seed)
-        check_precision(self.precision)
 
     @property
     def dtype(self) -> np.dtype:
@@ -208,14 +227,48 @@ class FisherConfig:
 
 
 @dataclasses.dataclass
-class FisherResult:
-    """Everything the information study measured; ``to_json`` gives ``fisher.json``."""
+class FisherResult(StudyResult):
+    """Everything the information study measured; ``to_json()`` gives
+    ``fisher.json``.
+
+    Matrices are nested lists over ``parameters`` (Fisher information of the whole
+    dataset, natural parametrisation); lists are aligned with ``n_gen``.
+    ``I_train`` (E[s sᵀ]), ``I_train_hessian`` (−E[∇² log p]) and ``I_train_exact``
+    (None without a closed form); ``I_gen`` by importance sampling with
+    ``effective_sample_size`` and ``I_gen_exact``; ``ratio_to_train`` (diagonal);
+    the Loewner check (``min_eigenvalue_margin``, ``margin_stderr``,
+    ``margin_sigma``, ``holds``); ``estimator_view`` (1/Var(θ̂)); ``kl`` and ``mi``
+    (nats); ``runtime``.
+    """
 
     config: FisherConfig
-    payload: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"config": self.config.to_json(), **self.payload}
+    parameters: list[str]
+    I_train: list[list[float]]
+    I_train_stderr: list[list[float]]
+    I_train_method: str
+    I_train_hessian: list[list[float]]
+    I_train_hessian_stderr: list[list[float]]
+    I_train_exact: list[list[float]] | None
+    n_gen: list[int]
+    I_gen: list[list[list[float]]]
+    I_gen_stderr: list[list[list[float]]]
+    I_gen_exact: list[list[list[float]] | None]
+    I_gen_method: str
+    effective_sample_size: list[float]
+    ratio_to_train: list[list[float]]
+    ratio_to_train_stderr: list[list[float]]
+    min_eigenvalue_margin: list[float]
+    margin_stderr: list[float]
+    margin_sigma: list[float]
+    holds: list[bool]
+    holds_convention: str
+    estimator_view: dict[str, Any]
+    kl: dict[str, Any]
+    mi: dict[str, Any]
+    runtime: dict[str, Any]
+    failures_by_result: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
 
 
 def _listify(matrix: np.ndarray) -> list:
@@ -450,12 +503,124 @@ def run_fisher(
                 for m in mi_gen
             ],
         },
-        "runtime": {
-            "seconds": time.perf_counter() - start,
-            "backend": jax.default_backend(),
-            "device_count": jax.device_count(),
-            "jax_version": jax.__version__,
-            "precision": config.precision,
-        },
+        "runtime": runtime(
+            time.perf_counter() - start, [engine.stats], precision=config.precision
+        ),
     }
-    return FisherResult(config, payload)
+    return FisherResult(config, **payload)
+
+
+# ----------------------------------------------------------------------- the study
+
+
+def _ess_flag(ess: float | None) -> str:
+    return "*" if ess is not None and ess < LOW_ESS else ""
+
+
+def _divergence_ratio(data: Mapping[str, Any], i: int) -> str:
+    """``gen/train ± error`` for the KL or MI entry ``i``, over the exact training
+    value where there is one (else over the Monte Carlo one, its error included)."""
+    gen, gen_err = data["gen"][i], data["gen_stderr"][i]
+    exact = data["train_exact"]
+    train = exact if exact is not None else data["train"]
+    train_err = 0.0 if exact is not None else data["train_stderr"]
+    error = math.hypot(gen_err / train, gen * train_err / train**2)
+    flags = _ess_flag(data["effective_sample_size"][i])
+    return f"{gen / train:.3f} ± {error:.3f}{flags}" + (
+        "" if data["holds"][i] else " !"
+    )
+
+
+def table(result: FisherResult) -> str:
+    """The command's summary: I_train, KL and MI of the training data, and per n_gen
+    the ratios of the generated data's to them with the Loewner check."""
+    names = result.parameters
+    kl, mi = result.kl, result.mi
+    exact = result.I_train_exact
+    train = ", ".join(
+        f"{name} {result.I_train[i][i]:.4g} ± {result.I_train_stderr[i][i]:.2g}"
+        + ("" if exact is None else f" (exact {exact[i][i]:.4g})")
+        for i, name in enumerate(names)
+    )
+    lines = [f"I_train (diagonal): {train}"]
+    mi_exact = "" if mi["train_exact"] is None else f" (exact {mi['train_exact']:.4f})"
+    lines.append(
+        f"KL_train = {kl['train']:.4f} ± {kl['train_stderr']:.4f} nats "
+        f"(exact {kl['train_exact']:.4f}); "
+        f"MI_train = {mi['train']:.4f} ± {mi['train_stderr']:.4f} nats{mi_exact}"
+    )
+    header = (
+        "n_gen",
+        *(f"I_gen/I_train [{name}]" for name in names),
+        "margin σ",
+        "holds",
+        "KL_gen/KL_train",
+        "MI_gen/MI_train",
+    )
+    rows = [header]
+    for i, n in enumerate(result.n_gen):
+        fisher_flag = _ess_flag(result.effective_sample_size[i]) or " "
+        ratio, ratio_err = result.ratio_to_train[i], result.ratio_to_train_stderr[i]
+        rows.append(
+            (
+                str(n),
+                *(
+                    f"{ratio[j]:.3f} ± {ratio_err[j]:.3f}{fisher_flag}"
+                    for j in range(len(names))
+                ),
+                f"{result.margin_sigma[i]:+.1f}",
+                "yes" if result.holds[i] else "NO",
+                _divergence_ratio(kl, i),
+                _divergence_ratio(mi, i),
+            )
+        )
+    lines += align(rows)
+    lines.append(
+        "margin σ: the smallest eigenvalue of I_train - I_gen in standard errors; "
+        f"holds:\n  {result.holds_convention} (I_gen ≤ I_train, eq. 23)"
+    )
+    lines.append("KL, MI: over the exact training value where known (eqs. 18, 14)")
+    series = (
+        result.effective_sample_size,
+        *(d["effective_sample_size"] for d in (kl, mi)),
+    )
+    if any(_ess_flag(e) for values in series for e in values):
+        lines.append(
+            f"* effective sample size < {LOW_ESS:g}: importance sampling is not to "
+            "be trusted there"
+        )
+    if not all(kl["holds"]) or not all(mi["holds"]):
+        lines.append(
+            f"! above the training value by more than {K_SIGMA:g} standard errors"
+        )
+    rt = result.runtime
+    lines.append(f"{rt['seconds']:.1f} s ({rt['backend']} × {rt['device_count']})")
+    return "\n".join(lines)
+
+
+def _figures(result: FisherResult, folder: Path) -> list[Path]:
+    from jaxunc.plots import fisher
+
+    return fisher.save_figures(result, folder)
+
+
+def _run(config: FisherConfig, **options: Any) -> FisherResult:
+    return run_fisher(config, **options)
+
+
+STUDY = Study(
+    name="fisher",
+    help="the information study of §3.2 (Fisher, KL, mutual information)",
+    description=(
+        "The information study of §3.2: Fisher information, KL divergence and "
+        "mutual information about θ in the training data and in n_gen "
+        "generated events, and the check I_gen ≤ I_train."
+    ),
+    config=FisherConfig,
+    run=_run,
+    output="fisher.json",
+    table=table,
+    figures=_figures,
+    no_plots_help="skip the figure",
+    notices=(LowEffectiveSampleSize,),
+)

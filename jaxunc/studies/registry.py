@@ -1,8 +1,13 @@
-"""Named models and surrogates for the study commands (``--model``, ``--surrogate``).
+"""Named models, surrogates and studies for the command line (``--model``,
+``--surrogate``, ``jaxunc STUDY``).
 
 A ``ModelSpec`` bundles a model with the parameter point the studies run at, the
 parameters an ideal fit estimates and the parameter of interest.  Studies look names
 up here, so a model or surrogate registered once is available to every command.
+Wherever a name is accepted, so is a ``module:attribute`` import path of a user's
+object: for a model a ``ModelSpec`` or a factory ``() -> ModelSpec``; for a
+surrogate a surrogate object (``fit``/``sample``) or a factory
+``(spec, **options) -> surrogate``.
 
 The library never needs the registry: every study function also takes model and
 surrogate objects directly (a user's own ``model_from_functions`` model included).
@@ -10,22 +15,33 @@ surrogate objects directly (a user's own ``model_from_functions`` model included
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaxunc.errors import InvalidArgument
 from jaxunc.models import CamelBack, Exponential, Gaussian, Spectrum
 from jaxunc.surrogates import KDE, Bootstrap, IdealFit
 
+if TYPE_CHECKING:
+    from jaxunc.studies.base import Study
+
 __all__ = [
     "MODELS",
+    "STUDIES",
     "SURROGATES",
     "ModelSpec",
+    "load_object",
     "make_surrogate",
     "model_spec",
+    "parse_model",
+    "parse_surrogate",
     "register_model",
+    "register_study",
     "register_surrogate",
+    "study",
 ]
 
 
@@ -60,6 +76,7 @@ class ModelSpec:
 
 MODELS: dict[str, Callable[[], ModelSpec]] = {}
 SURROGATES: dict[str, Callable[..., Any]] = {}
+STUDIES: dict[str, Study] = {}
 
 
 def register_model(name: str, factory: Callable[[], ModelSpec]) -> None:
@@ -76,22 +93,153 @@ def register_surrogate(name: str, factory: Callable[..., Any]) -> None:
     SURROGATES[name] = factory
 
 
-def model_spec(name: str) -> ModelSpec:
-    """The registered ``ModelSpec`` called ``name`` (InvalidArgument ``model``)."""
-    if name not in MODELS:
+def register_study(study: Study) -> Study:
+    """Make ``jaxunc study.name`` (and ``reproduce --only study.name``) available;
+    returns ``study``.  Registering a name again replaces the study."""
+    from jaxunc.studies.base import Study
+
+    if not isinstance(study, Study):
         raise InvalidArgument(
-            "model", f"must be one of {sorted(MODELS)} (got {name!r})"
+            "study", f"must be a jaxunc.studies.base.Study (got {type(study).__name__})"
         )
-    return MODELS[name]()
+    if study.name in ("reproduce", "merge"):
+        raise InvalidArgument("study", f"{study.name!r} is a command of its own")
+    STUDIES[study.name] = study
+    return study
+
+
+def study(name: str) -> Study:
+    """The registered study called ``name`` (InvalidArgument ``study``)."""
+    if name not in STUDIES:
+        raise InvalidArgument(
+            "study", f"must be one of {sorted(STUDIES)} (got {name!r})"
+        )
+    return STUDIES[name]
+
+
+def load_object(path: str, argument: str) -> Any:
+    """The object at the import path ``module:attribute`` (the attribute may be
+    dotted), or InvalidArgument naming ``argument``."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise InvalidArgument(argument, f"expected module:attribute, got {path!r}")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:  # ImportError, or an error while importing
+        raise InvalidArgument(
+            argument, f"cannot import module {module_name!r} ({error})"
+        ) from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise InvalidArgument(
+                argument, f"module {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    return target
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The ``ModelSpec`` of a registered name or of a ``module:attribute`` path (a
+    ``ModelSpec`` or a factory returning one); else InvalidArgument ``model``."""
+    if name in MODELS:
+        return MODELS[name]()
+    if not isinstance(name, str) or ":" not in name:
+        raise InvalidArgument(
+            "model",
+            f"must be one of {sorted(MODELS)} or module:attribute (got {name!r})",
+        )
+    target = load_object(name, "model")
+    spec = target if isinstance(target, ModelSpec) else None
+    if spec is None and callable(target):
+        spec = target()
+    if not isinstance(spec, ModelSpec):
+        raise InvalidArgument(
+            "model",
+            f"{name!r} must be a jaxunc ModelSpec or a function returning one "
+            f"(got {type(spec if callable(target) else target).__name__})",
+        )
+    return spec
+
+
+def _is_surrogate(target: Any) -> bool:
+    return (
+        not isinstance(target, type)
+        and callable(getattr(target, "fit", None))
+        and callable(getattr(target, "sample", None))
+    )
 
 
 def make_surrogate(name: str, spec: ModelSpec, **options: Any) -> Any:
-    """The registered surrogate ``name`` for ``spec`` (else InvalidArgument)."""
-    if name not in SURROGATES:
+    """The surrogate of a registered name for ``spec``, or of a ``module:attribute``
+    path (a surrogate object, or a factory called as ``factory(spec, **options)``);
+    else InvalidArgument ``surrogate``."""
+    if name in SURROGATES:
+        return SURROGATES[name](spec, **options)
+    if not isinstance(name, str) or ":" not in name:
         raise InvalidArgument(
-            "surrogate", f"must be one of {sorted(SURROGATES)} (got {name!r})"
+            "surrogate",
+            f"must be one of {sorted(SURROGATES)} or module:attribute (got {name!r})",
         )
-    return SURROGATES[name](spec, **options)
+    target = load_object(name, "surrogate")
+    if _is_surrogate(target):
+        if options:
+            raise TypeError(f"{name!r} is a surrogate object: it takes no options")
+        return target
+    if not callable(target):
+        raise InvalidArgument(
+            "surrogate",
+            f"{name!r} must be a surrogate (fit, sample) or a factory "
+            f"(got {type(target).__name__})",
+        )
+    surrogate = target(spec, **options)
+    if not _is_surrogate(surrogate):
+        raise InvalidArgument(
+            "surrogate",
+            f"{name!r} returned {type(surrogate).__name__}, not a surrogate with "
+            "fit(key, data) and sample(key, params, n)",
+        )
+    return surrogate
+
+
+def _invalid_choice(text: str, names: Mapping[str, Any]) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(
+        f"invalid choice: {text!r} (choose from {', '.join(sorted(names))}, or give "
+        "a module:attribute import path)"
+    )
+
+
+def parse_model(text: str) -> str:
+    """``--model``: a registered name, or an import path that resolves to a
+    ``ModelSpec`` (checked now, so a bad path fails while parsing)."""
+    if text in MODELS:
+        return text
+    if ":" not in text:
+        raise _invalid_choice(text, MODELS)
+    try:
+        model_spec(text)
+    except InvalidArgument as error:
+        raise argparse.ArgumentTypeError(error.detail) from None
+    return text
+
+
+def parse_surrogate(text: str) -> str:
+    """``--surrogate``: a registered name, or an import path of a surrogate object
+    or factory (imported now, so a bad path fails while parsing)."""
+    if text in SURROGATES:
+        return text
+    if ":" not in text:
+        raise _invalid_choice(text, SURROGATES)
+    try:
+        target = load_object(text, "surrogate")
+    except InvalidArgument as error:
+        raise argparse.ArgumentTypeError(error.detail) from None
+    if not (_is_surrogate(target) or callable(target)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a surrogate (fit, sample) or a factory "
+            f"(got {type(target).__name__})"
+        )
+    return text
 
 
 register_model(

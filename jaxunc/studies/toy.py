@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -23,17 +24,27 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc.engine import Chain, EngineResult, run_chain, run_pseudo_experiments
-from jaxunc.errors import InvalidArgument, check_positive_int
+from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian
-from jaxunc.studies.options import (
-    check_precision,
-    check_seed,
-    finite,
+from jaxunc.studies.base import (
+    FIGURE_DATA,
+    OMIT_NONE,
+    Study,
+    StudyResult,
+    align,
+    check_options,
+    choice,
+    finite_float,
+    positive_int,
+    precision_option,
+    runtime,
+    seed_option,
+    sizes,
 )
 from jaxunc.surrogates import IdealFit
 
-__all__ = ["FIT_CHOICES", "ToyConfig", "ToyResult", "run_toy"]
+__all__ = ["FIT_CHOICES", "STUDY", "ToyConfig", "ToyResult", "run_toy", "table"]
 
 FIT_CHOICES = {"mean-std": ("mu", "sigma"), "mean": ("mu",)}
 _HISTOGRAM_BINS = 240
@@ -51,66 +62,48 @@ class ToyConfig:
     representative training sample).
     """
 
-    pseudo_experiments: int = 100_000
-    n_train: int = 100
-    n_gen: tuple[int, ...] = (30, 100, 300, 1000)
-    mu: float = 0.0
-    sigma: float = 1.0
-    fit: str = "mean-std"
-    ddof: int = 0
-    seed: int = 0
-    chunk_size: int | None = None
-    precision: str = "float32"
-    funnel_n_gen: tuple[int, ...] = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-    funnel_pseudo_experiments: int = 1000
+    pseudo_experiments: int = positive_int(
+        100_000,
+        minimum=2,
+        why="to measure a spread",
+        metavar="P",
+        help="number of pseudo-experiments",
+    )
+    n_train: int = positive_int(
+        100, metavar="N", help="training events per pseudo-experiment"
+    )
+    n_gen: tuple[int, ...] = sizes((30, 100, 300, 1000), help="generated-sample sizes")
+    mu: float = finite_float(0.0, help="true mean μ")
+    sigma: float = finite_float(
+        1.0, positive=True, help="true standard deviation σ > 0"
+    )
+    fit: str = choice(
+        "mean-std",
+        sorted(FIT_CHOICES),
+        help="what the ideal surrogate fits: mean and σ, or the mean with σ known",
+    )
+    ddof: int = choice(
+        0,
+        (0, 1),
+        cast=int,
+        help="σ̂² = Σ(x - x̄)²/(n - ddof); 0 is maximum likelihood",
+    )
+    seed: int = seed_option()
+    chunk_size: int | None = positive_int(None, optional=True, cli=False)
+    precision: str = precision_option()
+    funnel_n_gen: tuple[int, ...] = sizes(
+        (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000), cli=False
+    )
+    funnel_pseudo_experiments: int = positive_int(1000, cli=False)
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_(
-            "pseudo_experiments",
-            check_positive_int("pseudo_experiments", self.pseudo_experiments),
-        )
-        if self.pseudo_experiments < 2:
-            raise InvalidArgument(
-                "pseudo_experiments", "must be >= 2 to measure a spread"
-            )
-        if self.fit not in FIT_CHOICES:
-            raise InvalidArgument(
-                "fit", f"must be one of {sorted(FIT_CHOICES)} (got {self.fit!r})"
-            )
-        if self.ddof not in (0, 1):
-            raise InvalidArgument("ddof", f"must be 0 or 1 (got {self.ddof!r})")
-        set_("n_train", check_positive_int("n_train", self.n_train))
+        check_options(self)
         minimum = max(len(FIT_CHOICES[self.fit]), self.ddof + 1)
         if self.n_train < minimum:
             raise InvalidArgument(
                 "n_train",
                 f"must be >= {minimum} to fit {self.fit!r} (got {self.n_train})",
             )
-        n_gen = (
-            (self.n_gen,) if isinstance(self.n_gen, (int, np.integer)) else self.n_gen
-        )
-        if len(n_gen) == 0:
-            raise InvalidArgument("n_gen", "must list at least one size")
-        set_("n_gen", tuple(check_positive_int("n_gen", n) for n in n_gen))
-        set_("mu", finite("mu", self.mu))
-        set_("sigma", finite("sigma", self.sigma))
-        if self.sigma <= 0:
-            raise InvalidArgument("sigma", f"must be > 0 (got {self.sigma!r})")
-        check_seed(self.seed)
-        if self.chunk_size is not None:
-            set_("chunk_size", check_positive_int("chunk_size", self.chunk_size))
-        check_precision(self.precision)
-        set_(
-            "funnel_n_gen",
-            tuple(check_positive_int("funnel_n_gen", n) for n in self.funnel_n_gen),
-        )
-        set_(
-            "funnel_pseudo_experiments",
-            check_positive_int(
-                "funnel_pseudo_experiments", self.funnel_pseudo_experiments
-            ),
-        )
 
     @property
     def dtype(self) -> np.dtype:
@@ -136,9 +129,10 @@ class ToyConfig:
             self.n_gen,
         )
 
-    def predicted_truth_std(self) -> np.ndarray:
-        """σ / √n_gen."""
-        return self.sigma / np.sqrt(np.asarray(self.n_gen, np.float64))
+    def predicted_truth_std(self, n_gen: Any = None) -> np.ndarray:
+        """σ / √n_gen, at ``self.n_gen`` or at the sizes ``n_gen`` (an array)."""
+        n_gen = self.n_gen if n_gen is None else n_gen
+        return self.sigma / np.sqrt(np.asarray(n_gen, np.float64))
 
     def expected_fitted_variance(self) -> float:
         """E[σ̂²]: σ²(n-1)/(n-ddof) for the mean-and-σ fit, σ² when σ is known."""
@@ -146,9 +140,10 @@ class ToyConfig:
             return self.sigma**2
         return self.sigma**2 * (self.n_train - 1) / (self.n_train - self.ddof)
 
-    def predicted_surrogate_std(self) -> np.ndarray:
-        """√(Var(μ̂) + E[σ̂²]/n_gen) with Var(μ̂) = σ²/n_train."""
-        n_gen = np.asarray(self.n_gen, np.float64)
+    def predicted_surrogate_std(self, n_gen: Any = None) -> np.ndarray:
+        """√(Var(μ̂) + E[σ̂²]/n_gen) with Var(μ̂) = σ²/n_train, at ``self.n_gen`` or
+        at the sizes ``n_gen`` (an array)."""
+        n_gen = np.asarray(self.n_gen if n_gen is None else n_gen, np.float64)
         return np.sqrt(
             self.sigma**2 / self.n_train + self.expected_fitted_variance() / n_gen
         )
@@ -170,13 +165,14 @@ class ToyConfig:
 
 
 @dataclasses.dataclass
-class ToyResult:
-    """Everything the toy study measured; ``to_json`` gives ``summary.json``.
+class ToyResult(StudyResult):
+    """Everything the toy study measured; ``to_json()`` gives ``summary.json``.
 
     ``truth``/``surrogate``: dicts of lists aligned with ``n_gen`` (mean, mean_stderr,
     std, std_stderr, predicted_std, failures).  ``histograms``: Figure 5's histograms
     of the sample means.  ``figure4``/``figure7``: data for those figures (None when
-    the study ran without figure data).
+    the study ran without figure data).  Histograms and figure data are not in the
+    JSON.
     """
 
     config: ToyConfig
@@ -185,21 +181,17 @@ class ToyResult:
     surrogate: dict[str, list[float]]
     training: dict[str, float]
     fitted: dict[str, dict[str, float]]
-    histograms: dict[str, Any]
+    histograms: dict[str, Any] = dataclasses.field(metadata=FIGURE_DATA)
     runtime: dict[str, Any]
-    figure4: dict[str, Any] | None = None
-    figure7: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_json(),
-            "n_gen": self.n_gen,
-            "truth": self.truth,
-            "surrogate": self.surrogate,
-            "training": self.training,
-            "fitted": self.fitted,
-            "runtime": self.runtime,
-        }
+    failures_by_result: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
+    figure4: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=FIGURE_DATA
+    )
+    figure7: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=FIGURE_DATA
+    )
 
 
 def _histogram_edges(config: ToyConfig) -> np.ndarray:
@@ -339,20 +331,16 @@ def run_toy(
                 for name in ("truth", "surrogate", "train")
             },
         },
-        runtime={
-            "seconds": stats.seconds,
-            "compile_seconds": stats.compile_seconds,
-            "events": stats.events,
-            "events_per_second": stats.events_per_second,
-            "events_per_pseudo_experiment": chain.events_per_pseudo_experiment,
-            "pseudo_experiments": stats.pseudo_experiments,
-            "chunk_size": stats.chunk_size,
-            "chunks": stats.chunks,
-            "backend": stats.backend,
-            "device_count": stats.device_count,
-            "jax_version": stats.jax_version,
-            "precision": config.precision,
-        },
+        runtime=runtime(
+            stats.seconds,
+            [stats],
+            precision=config.precision,
+            events_per_second=stats.events_per_second,
+            events_per_pseudo_experiment=chain.events_per_pseudo_experiment,
+            pseudo_experiments=stats.pseudo_experiments,
+            chunk_size=stats.chunk_size,
+            chunks=stats.chunks,
+        ),
     )
     if figures:
         key4, key7 = jax.random.split(figure_key)
@@ -489,3 +477,59 @@ def _figure7_data(
 
     examples = np.asarray(jax.jit(jax.vmap(one_example))(example_keys), np.float64)
     return {"n_gen": list(funnel_n), "funnels": funnels, "examples": examples}
+
+
+# ----------------------------------------------------------------------- the study
+
+
+def table(result: ToyResult) -> str:
+    """The command's summary: measured and predicted spreads per n_gen, runtime."""
+    rows = [("n_gen", "truth std", "predicted", "surrogate std", "predicted")]
+    truth, surrogate = result.truth, result.surrogate
+    for i, n in enumerate(result.n_gen):
+        rows.append(
+            (
+                str(n),
+                f"{truth['std'][i]:.5f} ± {truth['std_stderr'][i]:.5f}",
+                f"{truth['predicted_std'][i]:.5f}",
+                f"{surrogate['std'][i]:.5f} ± {surrogate['std_stderr'][i]:.5f}",
+                f"{surrogate['predicted_std'][i]:.5f}",
+            )
+        )
+    rt = result.runtime
+    return "\n".join(
+        [
+            *align(rows),
+            f"{rt['events']:.3g} events in {rt['seconds']:.2f} s "
+            f"({rt['events_per_second']:.3g} events/s, "
+            f"compile {rt['compile_seconds']:.2f} s, "
+            f"{rt['backend']} × {rt['device_count']})",
+        ]
+    )
+
+
+def _figures(result: ToyResult, folder: Path) -> list[Path]:
+    from jaxunc.plots import toy
+
+    return toy.save_figures(result, folder)
+
+
+def _run(config: ToyConfig, **options: Any) -> ToyResult:
+    return run_toy(config, **options)
+
+
+STUDY = Study(
+    name="toy",
+    help="the Gaussian toy of Appendix A (Figures 4-7)",
+    description=(
+        "The Gaussian toy of Appendix A: spread of the sample mean for true "
+        "and for generated events."
+    ),
+    config=ToyConfig,
+    run=_run,
+    output="summary.json",
+    table=table,
+    figures=_figures,
+    figure_data=True,
+    no_plots_help="skip the figures (and the extra runs behind Figures 4 and 7)",
+)

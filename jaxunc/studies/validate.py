@@ -26,6 +26,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -34,10 +35,28 @@ import numpy as np
 
 from jaxunc import random as fast_random
 from jaxunc.engine import run_pseudo_experiments
-from jaxunc.errors import InvalidArgument, check_positive_int
+from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate
 from jaxunc.models import check_params
-from jaxunc.studies.options import check_precision, check_seed, finite
+from jaxunc.studies.base import (
+    FIGURE_DATA,
+    K_SIGMA,
+    OMIT_NONE,
+    Study,
+    StudyResult,
+    align,
+    check_options,
+    choice,
+    finite_float,
+    model_name,
+    positive_int,
+    precision_option,
+    runtime,
+    seed_option,
+    sizes,
+    surrogate_name,
+)
+from jaxunc.surrogates.base import min_train
 from jaxunc.validation import (
     BINNINGS,
     Binning,
@@ -50,7 +69,14 @@ from jaxunc.validation import (
     robustness_horizon,
 )
 
-__all__ = ["ValidateConfig", "ValidateResult", "run_validate", "validate_surrogate"]
+__all__ = [
+    "STUDY",
+    "ValidateConfig",
+    "ValidateResult",
+    "run_validate",
+    "table",
+    "validate_surrogate",
+]
 
 P_VALUE_EDGES = np.concatenate(
     [[0.0], np.logspace(-30, -3, 271)[:-1], np.linspace(1e-3, 1.0, 1000)]
@@ -58,14 +84,6 @@ P_VALUE_EDGES = np.concatenate(
 """Bins of the p-value histograms: log-spaced below 10⁻³ (down to 10⁻³⁰), 10⁻³
 wide above; p-value quantiles are interpolated linearly within these bins."""
 P_VALUE_LEVELS = (0.05, 0.16, 0.5, 0.84, 0.95)
-K_SIGMA = 3.0
-
-
-def _sizes(name: str, values: Any) -> tuple[int, ...]:
-    values = (values,) if isinstance(values, (int, np.integer)) else tuple(values)
-    if not values:
-        raise InvalidArgument(name, "must list at least one size")
-    return tuple(check_positive_int(name, v) for v in values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,82 +98,76 @@ class ValidateConfig:
     three-step protocol.
     """
 
-    model: str = "gaussian"
-    surrogate: str = "ideal"
-    n_train: int = 100
-    n_required: tuple[int, ...] = (100, 1000, 10000, 100000)
-    bins: int = 20
-    binning: str = "quantile"
-    pseudo_experiments: int = 1000
-    seed: int = 0
-    precision: str = "float32"
-    alpha: float = 0.05
-    n_quantiles: tuple[int, ...] = (5, 10, 20, 50, 100)
-    n_reference: int = 2**20
-    replicas: int = 32
-    protocol_pseudo_experiments: int = 200
-    protocol_n_gen: int | None = None
+    model: str = model_name(
+        "gaussian", help="the true model, from the registry or module:attribute"
+    )
+    surrogate: str = surrogate_name(
+        "ideal", help="the surrogate, from the registry or module:attribute"
+    )
+    n_train: int = positive_int(
+        100,
+        minimum=2,
+        why="(a training sample to learn from)",
+        metavar="N",
+        help="training events per surrogate",
+    )
+    n_required: tuple[int, ...] = sizes(
+        (100, 1000, 10000, 100000),
+        increasing=True,
+        help="generated-sample sizes to test, increasing",
+    )
+    bins: int = positive_int(
+        20, minimum=2, metavar="K", help="histogram bins of the chi2 test, >= 2"
+    )
+    binning: str = choice(
+        "quantile", BINNINGS, help="true-quantile or equal-width bins"
+    )
+    pseudo_experiments: int = positive_int(
+        1000,
+        minimum=2,
+        why="to measure a rate",
+        metavar="P",
+        help="pseudo-experiments (training samples)",
+    )
+    seed: int = seed_option()
+    precision: str = precision_option()
+    alpha: float = finite_float(
+        0.05,
+        open_unit=True,
+        help="test size: the horizon is where the median p-value drops below it",
+    )
+    n_quantiles: tuple[int, ...] = sizes(
+        (5, 10, 20, 50, 100),
+        increasing=True,
+        minimum=2,
+        metavar="Q1,Q2,...",
+        help="quantile-bin counts of the amplification factor",
+    )
+    n_reference: int = positive_int(2**20, cli=False)
+    replicas: int = positive_int(
+        32,
+        minimum=4,
+        why="for a spread",
+        metavar="B",
+        help="bootstrap replicas of the protocol's uncertainty prediction",
+    )
+    protocol_pseudo_experiments: int = positive_int(
+        200,
+        minimum=2,
+        metavar="P",
+        help="pseudo-experiments of the three-step protocol",
+    )
+    protocol_n_gen: int | None = positive_int(
+        None,
+        optional=True,
+        metavar="N",
+        help="generated events of the protocol's histograms (default: 10 × n_train)",
+    )
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("n_train", check_positive_int("n_train", self.n_train))
-        if self.n_train < 2:
-            raise InvalidArgument(
-                "n_train",
-                f"must be >= 2 (a training sample to learn from; got {self.n_train})",
-            )
-        sizes = _sizes("n_required", self.n_required)
-        if list(sizes) != sorted(set(sizes)):
-            raise InvalidArgument(
-                "n_required", f"must be strictly increasing (got {list(sizes)})"
-            )
-        set_("n_required", sizes)
-        set_("bins", check_positive_int("bins", self.bins))
-        if self.bins < 2:
-            raise InvalidArgument("bins", f"must be >= 2 (got {self.bins})")
-        if self.binning not in BINNINGS:
-            raise InvalidArgument(
-                "binning", f"must be one of {list(BINNINGS)} (got {self.binning!r})"
-            )
-        set_(
-            "pseudo_experiments",
-            check_positive_int("pseudo_experiments", self.pseudo_experiments),
-        )
-        if self.pseudo_experiments < 2:
-            raise InvalidArgument(
-                "pseudo_experiments", "must be >= 2 to measure a rate"
-            )
-        check_seed(self.seed)
-        check_precision(self.precision)
-        set_("alpha", finite("alpha", self.alpha))
-        if not 0 < self.alpha < 1:
-            raise InvalidArgument("alpha", f"must be in (0, 1) (got {self.alpha!r})")
-        quantiles = _sizes("n_quantiles", self.n_quantiles)
-        if min(quantiles) < 2 or list(quantiles) != sorted(set(quantiles)):
-            raise InvalidArgument(
-                "n_quantiles",
-                f"must be strictly increasing integers >= 2 (got {list(quantiles)})",
-            )
-        set_("n_quantiles", quantiles)
-        set_("n_reference", check_positive_int("n_reference", self.n_reference))
-        set_("replicas", check_positive_int("replicas", self.replicas))
-        if self.replicas < 4:
-            raise InvalidArgument(
-                "replicas", f"must be >= 4 for a spread (got {self.replicas})"
-            )
-        set_(
-            "protocol_pseudo_experiments",
-            check_positive_int(
-                "protocol_pseudo_experiments", self.protocol_pseudo_experiments
-            ),
-        )
-        if self.protocol_pseudo_experiments < 2:
-            raise InvalidArgument("protocol_pseudo_experiments", "must be >= 2")
+        check_options(self)
         if self.protocol_n_gen is None:
-            set_("protocol_n_gen", 10 * self.n_train)
-        set_(
-            "protocol_n_gen", check_positive_int("protocol_n_gen", self.protocol_n_gen)
-        )
+            object.__setattr__(self, "protocol_n_gen", 10 * self.n_train)
         if self.bins > self.n_train:
             raise InvalidArgument(
                 "bins",
@@ -182,20 +194,51 @@ class ValidateConfig:
 
 
 @dataclasses.dataclass
-class ValidateResult:
-    """Everything the validation study measured; ``to_json`` gives
-    ``validate.json``.  ``figures`` holds the example histograms for the plots."""
+class ValidateResult(StudyResult):
+    """Everything the validation study measured; ``to_json()`` gives
+    ``validate.json`` (keys as documented in the README).
 
-    config: ValidateConfig | None
-    payload: dict[str, Any]
-    figures: dict[str, Any] | None = None
+    ``config``: the options; ``details``: what the run resolved (labels, θ, where
+    bins and expected counts came from, conventions), written into the JSON's
+    ``config`` beside the options.  The surrogate's χ² summaries per N_required
+    (``p_value_median`` ... ``failures``), the horizon, ``truth`` (the control),
+    ``amplification``, ``protocol`` (None when not run) and ``runtime``.
+    ``histograms``: one surrogate's example histograms for the figures (None
+    without figure data; not in the JSON).
+    """
+
+    config: ValidateConfig
+    details: dict[str, Any]
+    n_required: list[int]
+    p_value_median: list[float]
+    p_value_quantiles: dict[str, list[float]]
+    p_value_histogram: list[list[float]]
+    rejection_rate: list[float]
+    rejection_rate_stderr: list[float]
+    chi2_mean: list[float]
+    chi2_mean_stderr: list[float]
+    failures: list[int]
+    horizon: float | None
+    horizon_stderr: float | None
+    horizon_status: str
+    min_expected_count: list[float]
+    horizon_bracket: list[int] | None
+    truth: dict[str, Any]
+    amplification: dict[str, Any]
+    protocol: dict[str, Any] | None
+    runtime: dict[str, Any]
+    failures_by_result: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
+    histograms: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=FIGURE_DATA
+    )
 
     def to_json(self) -> dict[str, Any]:
-        config = {} if self.config is None else self.config.to_json()
-        return {"config": {**config, **self.payload["config"]}, **self.payload["data"]}
-
-    def __getitem__(self, name: str) -> Any:
-        return self.to_json()[name]
+        payload = super().to_json()
+        details = payload.pop("details")
+        payload["config"] = {**payload["config"], **details}
+        return payload
 
 
 # ----------------------------------------------------------------- binning on a grid
@@ -628,7 +671,7 @@ def validate_surrogate(
     config = ValidateConfig() if config is None else config
     engine_options = _resolve_engine_options(engine_options)
     check_params(model, theta)
-    minimum = getattr(surrogate, "min_train", 1)
+    minimum = min_train(surrogate)
     if config.n_train < minimum:
         raise InvalidArgument(
             "n_train",
@@ -691,15 +734,11 @@ def validate_surrogate(
         "protocol": None
         if protocol_run is None
         else _protocol(protocol_run.outputs, config, truth_source),
-        "runtime": {
-            "seconds": time.perf_counter() - start,
-            "compile_seconds": sum(r.stats.compile_seconds for r in runs),
-            "events": sum(r.stats.events for r in runs),
-            "backend": horizon_run.stats.backend,
-            "device_count": horizon_run.stats.device_count,
-            "jax_version": horizon_run.stats.jax_version,
-            "precision": config.precision,
-        },
+        "runtime": runtime(
+            time.perf_counter() - start,
+            [r.stats for r in runs],
+            precision=config.precision,
+        ),
     }
     labels = dict(labels or {})
     extra = {
@@ -725,7 +764,7 @@ def validate_surrogate(
         figure_data = _example_histograms(
             model, theta, surrogate, config, chi2, keys[3], dtype
         )
-    return ValidateResult(config, {"config": extra, "data": data}, figure_data)
+    return ValidateResult(config, extra, **data, histograms=figure_data)
 
 
 def run_validate(
@@ -751,3 +790,102 @@ def run_validate(
         engine_options=engine_options,
         labels={"model": config.model, "surrogate": config.surrogate},
     )
+
+
+# ----------------------------------------------------------------------- the study
+
+
+def _format_horizon(value: float | None, stderr: float | None, status: str) -> str:
+    if status == "found":
+        return f"{value:.4g} ± {stderr:.2g}"
+    return {"below_grid": "below the smallest N", "beyond_grid": "none in range"}[
+        status
+    ]
+
+
+def table(result: ValidateResult) -> str:
+    """The command's summary: p-values and rejection rates per N_required against
+    the truth's, the horizon, the amplification factors and the protocol's verdict."""
+    truth = result.truth
+    rows = [("N_required", "median p", "rejected", "truth median p", "truth rejected")]
+    for i, n in enumerate(result.n_required):
+        rows.append(
+            (
+                str(n),
+                f"{result.p_value_median[i]:.3f}",
+                f"{result.rejection_rate[i]:.3f} ± "
+                f"{result.rejection_rate_stderr[i]:.3f}",
+                f"{truth['p_value_median'][i]:.3f}",
+                f"{truth['rejection_rate'][i]:.3f} ± "
+                f"{truth['rejection_rate_stderr'][i]:.3f}",
+            )
+        )
+    lines = align(rows)
+    lines.append(
+        f"robustness horizon (median p < {result.config.alpha}): "
+        + _format_horizon(result.horizon, result.horizon_stderr, result.horizon_status)
+        + f"; truth: {_format_horizon(None, None, truth['horizon_status'])}"
+    )
+    amplification = result.amplification
+    last = len(amplification["n_gen"]) - 1
+    factors = ", ".join(
+        f"{q}: {f:.3g} ± {e:.2g}"
+        for q, f, e in zip(
+            amplification["n_quantiles"],
+            amplification["factor"][last],
+            amplification["factor_stderr"][last],
+            strict=True,
+        )
+    )
+    lines.append(
+        f"amplification N_equiv/n_train at N_gen = {amplification['n_gen'][last]} "
+        f"(by N_quantiles) {factors}"
+    )
+    if result.protocol is not None:
+        lines.append(f"protocol: {result.protocol['verdict']}")
+    rt = result.runtime
+    lines.append(
+        f"{rt['seconds']:.1f} s (compile {rt['compile_seconds']:.1f} s, "
+        f"{rt['backend']} × {rt['device_count']})"
+    )
+    return "\n".join(lines)
+
+
+def _figures(result: ValidateResult, folder: Path) -> list[Path]:
+    from jaxunc.plots import validate
+
+    return validate.save_figures(result, folder)
+
+
+def _run(config: ValidateConfig, **options: Any) -> ValidateResult:
+    return run_validate(config, **options)
+
+
+STUDY = Study(
+    name="validate",
+    help="is a generated sample of N_required events an adequate substitute? "
+    "(chi2 horizon, amplification, three-step protocol)",
+    description=(
+        "Validation of a surrogate trained on n_train events (paper 001 §2.2, "
+        "paper 000 §5-6): chi2 of N_required generated events against the truth "
+        "and the robustness horizon, the quantile amplification factor, and the "
+        "three-step protocol (predict, validate, demonstrate improvement)."
+    ),
+    config=ValidateConfig,
+    run=_run,
+    output="validate.json",
+    table=table,
+    figures=_figures,
+    figure_data=True,
+    reproduce={
+        "ideal": {"surrogate": "ideal"},
+        # 1,280 GAN trainings instead of the default 7,600: the protocol's bootstrap
+        # replicas train one GAN each, for every pseudo-experiment.
+        "gan": {
+            "surrogate": "gan",
+            "pseudo_experiments": 256,
+            "replicas": 4,
+            "protocol_pseudo_experiments": 256,
+        },
+    },
+)

@@ -1,0 +1,548 @@
+"""Studies as plug-ins: the ``Study`` record, options that carry their own validation
+and help, typed results with a derived ``to_json``, and the shared ``runtime`` block.
+
+A study is
+
+* a configuration dataclass whose fields are declared with ``option`` or one of
+  its kinds (``positive_int``, ``finite_float``, ``sizes``, ``choice``,
+  ``seed_option``, ``precision_option``, ``model_name``, ``surrogate_name``).
+  ``check_options(config)`` validates and normalises every field from its
+  declaration (``InvalidArgument`` naming the field), and the command line builds
+  one ``--flag`` per field from the same declaration: type, choices, default, help;
+* a run function ``run(config, *, progress, engine_options) -> result`` (plus
+  ``figures=`` when ``Study.figure_data``), the result a ``StudyResult`` dataclass
+  (or anything with ``to_json()``);
+* a ``Study`` record bundling them with a text table, a figure writer and the name of
+  the JSON file, registered with ``jaxunc.studies.registry.register_study``.
+
+Nothing here imports the command line or matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxunc.errors import InvalidArgument, check_positive_int
+from jaxunc.studies.options import PRECISIONS, check_precision, check_seed, finite
+
+__all__ = [
+    "K_SIGMA",
+    "Option",
+    "Study",
+    "StudyResult",
+    "align",
+    "check_options",
+    "choice",
+    "finite_float",
+    "model_name",
+    "option",
+    "options_of",
+    "parse_finite_float",
+    "parse_positive_int",
+    "parse_seed",
+    "parse_sizes",
+    "positive_int",
+    "precision_option",
+    "runtime",
+    "seed_option",
+    "sizes",
+    "surrogate_name",
+    "to_jsonable",
+]
+
+K_SIGMA = 3.0
+"""Every verdict of the studies (holds / consistent / validated) allows this many
+standard errors."""
+
+_NO_DEFAULT = dataclasses.MISSING
+
+
+# ------------------------------------------------------------------------ options
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """How one configuration field is checked, parsed and documented.
+
+    Attributes:
+      help: one line for ``--help``; ``{default}`` in it is replaced by the default
+        (tuples as ``1,2,3``), else `` (default: ...)`` is appended.
+      check: ``check(name, value) -> value``: the validated, normalised value, or
+        ``InvalidArgument(name, ...)``; None: no per-field check.
+      parse: ``parse(text) -> value`` for the command line (raises
+        ``argparse.ArgumentTypeError``); None: the text itself.
+      choices: the allowed values shown by argparse (``invalid choice`` otherwise).
+      metavar: the placeholder in ``--help``.
+      cli: whether the command line has a flag for the field.
+      names: ``names() -> [str]``, the registered names the value may be (listed
+        in ``--help`` when the parser is built), for open sets such as models.
+    """
+
+    help: str = ""
+    check: Callable[[str, Any], Any] | None = None
+    parse: Callable[[str], Any] | None = None
+    choices: Sequence[Any] | None = None
+    metavar: str | None = None
+    cli: bool = True
+    names: Callable[[], Sequence[str]] | None = None
+
+
+def option(
+    default: Any = _NO_DEFAULT,
+    *,
+    help: str = "",
+    check: Callable[[str, Any], Any] | None = None,
+    parse: Callable[[str], Any] | None = None,
+    choices: Sequence[Any] | None = None,
+    metavar: str | None = None,
+    cli: bool = True,
+    names: Callable[[], Sequence[str]] | None = None,
+    default_factory: Callable[[], Any] | Any = _NO_DEFAULT,
+) -> Any:
+    """A dataclass field carrying an ``Option`` in its metadata (see ``Option``)."""
+    metadata = {
+        "option": Option(
+            help=help,
+            check=check,
+            parse=parse,
+            choices=None if choices is None else tuple(choices),
+            metavar=metavar,
+            cli=cli,
+            names=names,
+        )
+    }
+    if default_factory is not _NO_DEFAULT:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def options_of(config: Any) -> list[tuple[dataclasses.Field, Option]]:
+    """The fields of a configuration dataclass (class or instance) that carry an
+    ``Option``, in declaration order."""
+    return [
+        (field, field.metadata["option"])
+        for field in dataclasses.fields(config)
+        if "option" in field.metadata
+    ]
+
+
+def check_options(config: Any) -> None:
+    """Validate and normalise every ``Option`` field of a frozen dataclass instance
+    in place (``InvalidArgument`` naming the first bad field)."""
+    for field, spec in options_of(config):
+        if spec.check is not None:
+            value = spec.check(field.name, getattr(config, field.name))
+            object.__setattr__(config, field.name, value)
+
+
+# ----------------------------------------------------- parsing command-line text
+
+
+def parse_positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def parse_finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",")]
+    wrong = f"expected a comma-separated list of positive integers, got {text!r}"
+    if any(not part for part in parts):
+        raise argparse.ArgumentTypeError(wrong)
+    values = []
+    for part in parts:
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(wrong) from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"sizes must be positive integers, got {value}"
+            )
+        values.append(value)
+    return tuple(values)
+
+
+def parse_seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**63), got {text!r}"
+        ) from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**63), got {value}"
+        )
+    return value
+
+
+# ------------------------------------------------------------------ option kinds
+
+
+def positive_int(
+    default: Any = _NO_DEFAULT,
+    *,
+    help: str = "",
+    minimum: int = 1,
+    why: str = "",
+    optional: bool = False,
+    metavar: str | None = None,
+    cli: bool = True,
+) -> Any:
+    """An integer >= ``minimum`` (>= 1); ``why`` ends the message of a value below
+    ``minimum`` (e.g. "to measure a spread"); ``optional``: None is allowed."""
+
+    def check(name: str, value: Any) -> Any:
+        if value is None and optional:
+            return None
+        value = check_positive_int(name, value)
+        if value < minimum:
+            raise InvalidArgument(
+                name, f"must be >= {minimum}{' ' + why if why else ''} (got {value})"
+            )
+        return value
+
+    return option(
+        default,
+        help=help,
+        check=check,
+        parse=parse_positive_int,
+        metavar=metavar,
+        cli=cli,
+    )
+
+
+def finite_float(
+    default: Any = _NO_DEFAULT,
+    *,
+    help: str = "",
+    positive: bool = False,
+    open_unit: bool = False,
+    metavar: str | None = None,
+    cli: bool = True,
+) -> Any:
+    """A finite number; ``positive``: > 0; ``open_unit``: in (0, 1)."""
+
+    def check(name: str, value: Any) -> float:
+        value = finite(name, value)
+        if positive and value <= 0:
+            raise InvalidArgument(name, f"must be > 0 (got {value!r})")
+        if open_unit and not 0 < value < 1:
+            raise InvalidArgument(name, f"must be in (0, 1) (got {value!r})")
+        return value
+
+    return option(
+        default,
+        help=help,
+        check=check,
+        parse=parse_finite_float,
+        metavar=metavar,
+        cli=cli,
+    )
+
+
+def sizes(
+    default: Any = _NO_DEFAULT,
+    *,
+    help: str = "",
+    increasing: bool = False,
+    minimum: int = 1,
+    metavar: str = "N1,N2,...",
+    cli: bool = True,
+) -> Any:
+    """A non-empty tuple of integers >= ``minimum`` (an int is a 1-tuple);
+    ``increasing``: strictly increasing."""
+
+    def check(name: str, value: Any) -> tuple[int, ...]:
+        values = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+        if not values:
+            raise InvalidArgument(name, "must list at least one size")
+        values = tuple(check_positive_int(name, v) for v in values)
+        ordered = list(values) == sorted(set(values))
+        if min(values) < minimum or (increasing and not ordered):
+            wanted = "strictly increasing integers" if increasing else "integers"
+            raise InvalidArgument(
+                name, f"must be {wanted} >= {minimum} (got {list(values)})"
+            )
+        return values
+
+    return option(
+        default,
+        help=help,
+        check=check,
+        parse=parse_sizes,
+        metavar=metavar,
+        cli=cli,
+    )
+
+
+def choice(
+    default: Any,
+    choices: Sequence[Any],
+    *,
+    help: str = "",
+    cast: Callable[[str], Any] | None = None,
+    check: bool = True,
+    cli: bool = True,
+) -> Any:
+    """One of ``choices``; ``cast`` converts the command-line text (e.g. ``int``);
+    ``check=False``: the configuration checks the value itself (e.g. choices that
+    depend on another field)."""
+    allowed = tuple(choices)
+
+    def check_choice(name: str, value: Any) -> Any:
+        if value not in allowed:
+            raise InvalidArgument(
+                name, f"must be one of {list(allowed)} (got {value!r})"
+            )
+        return value
+
+    return option(
+        default,
+        help=help,
+        check=check_choice if check else None,
+        parse=cast,
+        choices=allowed,
+        cli=cli,
+    )
+
+
+def _check_seed(name: str, value: Any) -> int:
+    check_seed(value)
+    return value
+
+
+def _check_precision(name: str, value: Any) -> str:
+    check_precision(value)
+    return value
+
+
+def seed_option(default: int = 0, *, help: str = "root random seed") -> Any:
+    """A root seed, an integer in [0, 2**63)."""
+    return option(default, help=help, check=_check_seed, parse=parse_seed)
+
+
+def precision_option(
+    default: str = "float32", *, help: str = "floating-point precision"
+) -> Any:
+    """``float32`` or ``float64`` (float64 needs 64-bit JAX, which the command turns
+    on for the command only)."""
+    return option(default, help=help, check=_check_precision, choices=PRECISIONS)
+
+
+def model_name(default: Any = "gaussian", *, help: str = "the true model") -> Any:
+    """A registered model name or a ``module:attribute`` import path of a
+    ``ModelSpec`` (or a factory returning one); resolved by
+    ``registry.model_spec``.  The command line checks it while parsing."""
+    from jaxunc.studies import registry
+
+    return option(
+        default,
+        help=help,
+        parse=registry.parse_model,
+        metavar="NAME",
+        names=lambda: sorted(registry.MODELS),
+    )
+
+
+def surrogate_name(default: Any = "ideal", *, help: str = "the surrogate") -> Any:
+    """A registered surrogate name or a ``module:attribute`` import path of a
+    surrogate object (or a factory ``factory(spec, **options)``); resolved by
+    ``registry.make_surrogate``.  The command line checks it while parsing."""
+    from jaxunc.studies import registry
+
+    return option(
+        default,
+        help=help,
+        parse=registry.parse_surrogate,
+        metavar="NAME",
+        names=lambda: sorted(registry.SURROGATES),
+    )
+
+
+# ------------------------------------------------------------------ typed results
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready Python: objects with ``to_json()`` by it,
+    dataclasses as dicts of their fields, mappings with string keys, tuples and
+    arrays as lists, NumPy/JAX scalars as Python numbers, NaN and ±inf as None."""
+    if hasattr(value, "to_json") and not isinstance(value, type):
+        return to_jsonable(value.to_json())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: to_jsonable(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+        }
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    if hasattr(value, "__array__"):
+        return to_jsonable(np.asarray(value).tolist())
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@dataclasses.dataclass
+class StudyResult:
+    """Base of the studies' typed results: ``to_json()`` is derived from the fields,
+    in declaration order, through ``to_jsonable``.
+
+    Field metadata: ``{"json": False}`` keeps a field out of the JSON (figure data);
+    ``{"omit_none": True}`` leaves it out while it is None.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        payload = {}
+        for field in dataclasses.fields(self):
+            if not field.metadata.get("json", True):
+                continue
+            value = getattr(self, field.name)
+            if value is None and field.metadata.get("omit_none", False):
+                continue
+            payload[field.name] = to_jsonable(value)
+        return payload
+
+
+FIGURE_DATA = {"json": False}
+"""Field metadata of data kept only for the figures."""
+OMIT_NONE = {"omit_none": True}
+"""Field metadata of an optional JSON key."""
+
+
+def runtime(
+    seconds: float,
+    runs: Sequence[Any] = (),
+    *,
+    precision: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``runtime`` block every study reports.
+
+    Args:
+      seconds: the study's duration as it defines it (the engine's seconds excluding
+        compilation for the toy; wall-clock seconds for the others).
+      runs: the ``RunStats`` of the study's engine runs; ``compile_seconds`` and
+        ``events`` are summed over them, the backend is the first run's.
+      precision: the study's floating-point precision.
+      extra: further entries, after ``events``.
+    """
+    import jax
+
+    block: dict[str, Any] = {"seconds": seconds}
+    if runs:
+        block["compile_seconds"] = sum(stats.compile_seconds for stats in runs)
+        block["events"] = sum(stats.events for stats in runs)
+    block.update(extra)
+    first = runs[0] if runs else None
+    block["backend"] = first.backend if first else jax.default_backend()
+    block["device_count"] = first.device_count if first else jax.device_count()
+    block["jax_version"] = first.jax_version if first else jax.__version__
+    if precision is not None:
+        block["precision"] = precision
+    return block
+
+
+def align(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Text table lines: the cells of ``rows`` right-aligned in columns, two spaces
+    apart (the first row is the header)."""
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    return [
+        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+
+
+# ------------------------------------------------------------------- the record
+
+
+def _single_run() -> dict[str, dict[str, Any]]:
+    return {"": {}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A study as the command line and ``reproduce`` see it.
+
+    Attributes:
+      name: the subcommand (``jaxunc NAME``) and the default output folder
+        ``results/NAME``.
+      help: one line for ``jaxunc --help``.
+      description: the paragraph of ``jaxunc NAME --help``.
+      config: the configuration dataclass; its ``option`` fields become the flags.
+      run: ``run(config, *, progress, engine_options) -> result`` (and ``figures=``
+        when ``figure_data``); the result has ``to_json()``.
+      output: the JSON file written into the output folder.
+      table: ``table(result) -> str``, the summary printed unless ``--quiet``.
+      figures: ``figures(result, folder) -> [paths]``, unless ``--no-plots``.
+      figure_data: ``run`` takes ``figures=``, whether to compute the figures' data.
+      no_plots_help: the help of ``--no-plots``.
+      reproduce: the runs of ``jaxunc reproduce``: ``{name: config overrides}``,
+        each into ``OUT/<study>/<name>`` (``""``: ``OUT/<study>``); None: not run.
+      notices: warning categories printed as one line ``jaxunc: warning: ...``.
+    """
+
+    name: str
+    help: str
+    description: str
+    config: type
+    run: Callable[..., Any]
+    output: str
+    table: Callable[[Any], str] | None = None
+    figures: Callable[[Any, Path], list[Path]] | None = None
+    figure_data: bool = False
+    no_plots_help: str = "skip the figures"
+    reproduce: Mapping[str, Mapping[str, Any]] | None = dataclasses.field(
+        default_factory=_single_run
+    )
+    notices: tuple[type[Warning], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").isalnum():
+            raise InvalidArgument(
+                "name", f"must be letters, digits and '-' (got {self.name!r})"
+            )
+        if not dataclasses.is_dataclass(self.config):
+            raise InvalidArgument(
+                "config", f"must be a dataclass type (got {self.config!r})"
+            )
+        for name in ("run", "table", "figures"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise InvalidArgument(name, f"must be callable (got {value!r})")
+        if not self.output.endswith(".json") or "/" in self.output:
+            raise InvalidArgument(
+                "output", f"must be a .json file name (got {self.output!r})"
+            )
