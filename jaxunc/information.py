@@ -19,6 +19,15 @@ paper 000).  ``generated_fisher_information`` estimates it by self-normalised im
 sampling over training-sample replicas; ``linear_gaussian_generated_fisher`` is the
 exact answer for the mean-only ideal fit of a Gaussian, where D_gen is multivariate
 normal.
+
+θ is any pytree the model accepts (a scalar, an array, a dict, a NamedTuple).  The
+information is about components of its flat vector form ``ravel_pytree(θ)``, named by
+``jaxunc.parameters.parameter_names`` ("theta" for a scalar θ, the key for a dict
+entry, "w[1]" for the second element of an array entry ``w``); ``params`` selects and
+orders them by those names (default: all, in flat order).
+
+Every chain (θ → D_train → fit → D_gen) is drawn by ``jaxunc.engine.draw_chain`` with
+the key schedule of ``_replica_keys``.
 """
 
 from __future__ import annotations
@@ -33,9 +42,12 @@ import jax.numpy as jnp
 import jax.scipy.special
 import numpy as np
 
-from jaxunc.errors import check_positive_int
+from jaxunc.engine.chain import ChainKeys, draw_chain
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.models import check_params
+from jaxunc.parameters import parameter_names
 from jaxunc.summation import pairwise_sum
+from jaxunc.surrogates.base import has_density, required_train
 
 __all__ = [
     "METHODS",
@@ -86,36 +98,84 @@ class FisherInformation(NamedTuple):
     monte_carlo_events: int
 
 
-def _select(theta: Mapping[str, Any], params: Sequence[str] | None) -> tuple[str, ...]:
-    names = tuple(theta) if params is None else tuple(params)
-    unknown = [name for name in names if name not in theta]
-    if not names or unknown:
-        raise ValueError(
-            f"params must name parameters from {list(theta)} (got {params!r})"
+def _select(theta: Any, params: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The selected component names of θ (``parameter_names``), in ``params`` order
+    (default: all, in flat order); ``InvalidArgument("params")`` for unknown or
+    repeated names."""
+    available = parameter_names(theta)
+    if params is None:
+        names = available
+    else:
+        names = (params,) if isinstance(params, str) else tuple(params)
+    unknown = [name for name in names if name not in available]
+    if not names or unknown or len(set(names)) != len(names):
+        raise InvalidArgument(
+            "params",
+            f"must name distinct parameters from {list(available)} (got {params!r})",
         )
     return names
 
 
-def _log_prob_of_vector(model: Any, theta: Mapping[str, Any], names: tuple[str, ...]):
-    """``(vector, x) -> log p(x|θ)``, the ``names`` entries of θ taken from vector."""
+def _substitution(theta: Any, names: tuple[str, ...]):
+    """``(substitute, vector)``: ``vector`` (d,) holds the components ``names`` of θ
+    and ``substitute(v)`` is θ with those components replaced by ``v``'s entries.
+
+    Leaves without a selected component stay the very objects of θ (constants to
+    the compiler); a scalar leaf becomes ``v[i]``, an array leaf gets its selected
+    elements set from ``v``.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(theta)
+    offsets = np.cumsum([0] + [math.prod(np.shape(leaf)) for leaf in leaves])
+    flat_names = parameter_names(theta)
+    by_leaf: dict[int, list[tuple[int, int]]] = {}  # leaf -> [(element, slot)]
+    components = []
+    for slot, name in enumerate(names):
+        index = flat_names.index(name)
+        leaf = int(np.searchsorted(offsets, index, side="right")) - 1
+        element = index - int(offsets[leaf])
+        by_leaf.setdefault(leaf, []).append((element, slot))
+        value = jnp.asarray(leaves[leaf])
+        components.append(value if value.ndim == 0 else value.reshape(-1)[element])
+    vector = jnp.stack(components)
+
+    def substitute(v: jax.Array) -> Any:
+        new = list(leaves)
+        for leaf, pairs in by_leaf.items():
+            if np.ndim(leaves[leaf]) == 0:
+                new[leaf] = v[pairs[0][1]]
+                continue
+            elements = np.array([element for element, _ in pairs])
+            slots = np.array([slot for _, slot in pairs])
+            flat = jnp.asarray(leaves[leaf]).reshape(-1)
+            flat = flat.at[elements].set(v[slots].astype(flat.dtype))
+            new[leaf] = flat.reshape(np.shape(leaves[leaf]))
+        return jax.tree_util.tree_unflatten(treedef, new)
+
+    return substitute, vector
+
+
+def _log_prob_of_vector(model: Any, theta: Any, names: tuple[str, ...]):
+    """``(vector, x) -> log p(x|θ)``, the ``names`` components of θ taken from
+    vector; and the vector at θ."""
+    substitute, vector = _substitution(theta, names)
 
     def log_prob(vector: jax.Array, x: jax.Array) -> jax.Array:
-        updated = {**theta, **{n: vector[i] for i, n in enumerate(names)}}
-        return model.log_prob(x[None], updated)[0]
+        return model.log_prob(x[None], substitute(vector))[0]
 
-    vector = jnp.stack([jnp.asarray(theta[n]) for n in names])
     return log_prob, vector
 
 
-def score_function(model: Any, theta: Mapping[str, Any], params: Sequence[str]):
-    """``x -> ∇_θ log p(x|θ)``: the (d,) score of one event over ``params``."""
-    log_prob, vector = _log_prob_of_vector(model, theta, tuple(params))
+def score_function(model: Any, theta: Any, params: Sequence[str] | None = None):
+    """``x -> ∇_θ log p(x|θ)``: the (d,) score of one event over the components
+    ``params`` of θ (names as in the module docstring; default all)."""
+    log_prob, vector = _log_prob_of_vector(model, theta, _select(theta, params))
     return lambda x: jax.grad(log_prob)(vector, x)
 
 
-def hessian_function(model: Any, theta: Mapping[str, Any], params: Sequence[str]):
-    """``x -> ∇²_θ log p(x|θ)``: the (d, d) Hessian of one event over ``params``."""
-    log_prob, vector = _log_prob_of_vector(model, theta, tuple(params))
+def hessian_function(model: Any, theta: Any, params: Sequence[str] | None = None):
+    """``x -> ∇²_θ log p(x|θ)``: the (d, d) Hessian of one event over the
+    components ``params`` of θ (default all)."""
+    log_prob, vector = _log_prob_of_vector(model, theta, _select(theta, params))
     return lambda x: jax.hessian(log_prob)(vector, x)
 
 
@@ -130,10 +190,11 @@ def information_from_spread(std: Any, std_stderr: Any) -> tuple[np.ndarray, np.n
 
 
 def exact_fisher_information(
-    model: Any, theta: Mapping[str, Any], n_events: int = 1, params=None
+    model: Any, theta: Any, n_events: int = 1, params=None
 ) -> FisherInformation | None:
     """The closed form from ``model.exact_fisher(theta, params)`` (per event) times
-    ``n_events``, or None if the model has none."""
+    ``n_events``, or None if the model has none; ``params`` are component names of
+    θ (default all)."""
     names = _select(theta, params)
     exact = getattr(model, "exact_fisher", None)
     if exact is None:
@@ -144,7 +205,7 @@ def exact_fisher_information(
 
 def fisher_information(
     model: Any,
-    theta: Mapping[str, Any],
+    theta: Any,
     n_events: int = 1,
     *,
     key: jax.Array,
@@ -157,7 +218,8 @@ def fisher_information(
     Draws ``monte_carlo_events`` events (in steps of 2**16 inside one compiled loop),
     evaluates per-event scores (``jax.grad``) or Hessians (``jax.hessian``) of
     ``log_prob`` and averages; the standard error of each entry is the standard
-    deviation of its per-event terms over √(events), times ``n_events``.
+    deviation of its per-event terms over √(events), times ``n_events``.  ``theta``
+    is any pytree; ``params`` names its components (module docstring; default all).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)} (got {method!r})")
@@ -259,14 +321,14 @@ def _check_sizes(**sizes: Any) -> None:
 
 
 def _check_surrogate(surrogate: Any, n_train: int) -> None:
-    if getattr(surrogate, "log_prob", None) is None:
-        raise ValueError(
-            "the surrogate has no log_prob: its D_gen likelihood is unknown"
+    if not has_density(surrogate):
+        raise InvalidArgument(
+            "surrogate", "has no log_prob: its D_gen likelihood is unknown"
         )
-    minimum = getattr(surrogate, "min_train", 1)
+    minimum = required_train(surrogate)
     if n_train < minimum:
-        raise ValueError(
-            f"n_train must be >= {minimum} for this surrogate (got {n_train})"
+        raise InvalidArgument(
+            "n_train", f"must be >= {minimum} for this surrogate (got {n_train})"
         )
 
 
@@ -330,14 +392,39 @@ def generated_log_likelihoods(surrogate: Any):
     return from_events
 
 
+def _training_keys(key: jax.Array) -> ChainKeys:
+    """Key schedule of a training replica: ``split(key)`` -> training sample, fit."""
+    k_data, k_fit = jax.random.split(key)
+    return ChainKeys(k_data, k_fit, ())
+
+
+def _replica_keys(key: jax.Array) -> ChainKeys:
+    """Key schedule of a whole chain replica: ``split(key)`` -> training replica
+    (``_training_keys``), generated sample."""
+    k_train, k_gen = jax.random.split(key)
+    return _training_keys(k_train)._replace(generate=(k_gen,))
+
+
 def _training_replicas(model, theta, surrogate, n_train, score=None):
-    """``key -> (training score or None, fitted surrogate params)`` for one replica."""
+    """``key -> (training score or None, fitted surrogate params)`` for one replica:
+    the first half of the chain (``draw_chain`` without generated sizes)."""
 
     def replica(k: jax.Array):
-        k_data, k_fit = jax.random.split(k)
-        data = model.sample(k_data, theta, n_train)
-        total_score = None if score is None else pairwise_sum(jax.vmap(score)(data))
-        return total_score, surrogate.fit(k_fit, data)
+        draw = draw_chain(model, surrogate, theta, n_train, (), _training_keys(k))
+        total_score = (
+            None if score is None else pairwise_sum(jax.vmap(score)(draw.train))
+        )
+        return total_score, draw.params
+
+    return replica
+
+
+def _generated_replica(model, theta, surrogate, n_train, n_gen):
+    """``key -> D_gen`` (n_gen events) of one chain replica (``_replica_keys``)."""
+
+    def replica(k: jax.Array) -> jax.Array:
+        keys = _replica_keys(k)
+        return draw_chain(model, surrogate, theta, n_train, (n_gen,), keys).generated[0]
 
     return replica
 
@@ -356,7 +443,7 @@ def _warn_if_low(ess: np.ndarray, threshold: float, what: str) -> float:
 
 def generated_fisher_information(
     model: Any,
-    theta: Mapping[str, Any],
+    theta: Any,
     surrogate: Any,
     n_train: int,
     n_gen: int,
@@ -395,6 +482,7 @@ def generated_fisher_information(
     replica = _training_replicas(
         model, theta, surrogate, n_train, score_function(model, theta, names)
     )
+    generate = _generated_replica(model, theta, surrogate, n_train, n_gen)
     log_likelihoods = generated_log_likelihoods(surrogate)
     chain_key, proposal_key = jax.random.split(key)
 
@@ -406,9 +494,7 @@ def generated_fisher_information(
         ]
 
         def one_replica(k: jax.Array):
-            k_train, k_gen = jax.random.split(k)
-            _, fit = replica(k_train)
-            generated = surrogate.sample(k_gen, fit, n_gen)
+            generated = generate(k)
             estimates, sizes = [], []
             for scores, fits in proposal_sets:
                 weights = jax.nn.softmax(log_likelihoods(generated, fits))
@@ -461,8 +547,8 @@ def gaussian_kl_divergence(
 
 def kl_divergence(
     model: Any,
-    theta0: Mapping[str, Any],
-    theta1: Mapping[str, Any],
+    theta0: Any,
+    theta1: Any,
     n_events: int = 1,
     *,
     key: jax.Array,
@@ -497,8 +583,8 @@ def _ess(log_weights: jax.Array) -> jax.Array:
 
 def generated_kl_divergence(
     model: Any,
-    theta0: Mapping[str, Any],
-    theta1: Mapping[str, Any],
+    theta0: Any,
+    theta1: Any,
     surrogate: Any,
     n_train: int,
     n_gen: int,
@@ -526,6 +612,7 @@ def generated_kl_divergence(
     log_likelihoods = generated_log_likelihoods(surrogate)
     replica0 = _training_replicas(model, theta0, surrogate, n_train)
     replica1 = _training_replicas(model, theta1, surrogate, n_train)
+    generate = _generated_replica(model, theta0, surrogate, n_train, n_gen)
 
     @jax.jit
     def run(k: jax.Array):
@@ -534,9 +621,7 @@ def generated_kl_divergence(
         _, fits1 = _replicas(replica1, k1, proposals)
 
         def one_replica(kk: jax.Array):
-            k_train, k_gen = jax.random.split(kk)
-            _, fit = replica0(k_train)
-            generated = surrogate.sample(k_gen, fit, n_gen)
+            generated = generate(kk)
             log0 = log_likelihoods(generated, fits0)
             log1 = log_likelihoods(generated, fits1)
             ess = jnp.minimum(_ess(log0), _ess(log1))
@@ -630,9 +715,9 @@ def mutual_information(
             k_theta, k_data, k_prop = jax.random.split(kk, 3)
             theta = prior_sample(k_theta)
             if generated:
-                k_train, k_gen = jax.random.split(k_data)
-                fit = _training_replicas(model, theta, surrogate, n_events)(k_train)[1]
-                data = surrogate.sample(k_gen, fit, n_gen)
+                data = _generated_replica(model, theta, surrogate, n_events, n_gen)(
+                    k_data
+                )
                 conditional = log_likelihoods(data, fits_at(theta, k_prop, proposals))
                 marginal = log_likelihoods(data, marginal_fits)
                 log_conditional = _log_mean_exp(conditional)
@@ -682,15 +767,21 @@ def loewner_check(
     generated_stderr: np.ndarray,
     k: float = 3.0,
 ) -> InequalityCheck:
-    """Check I_gen ≤ I_train within ``k`` standard errors (see ``InequalityCheck``)."""
+    """Check I_gen ≤ I_train within ``k`` standard errors (see ``InequalityCheck``).
+
+    The four arguments are (d, d) matrices; for one parameter (a scalar θ) numbers
+    or (1,) arrays are taken as 1 × 1 matrices.
+    """
+    train, train_stderr, generated, generated_stderr = (
+        np.atleast_2d(np.asarray(a))
+        for a in (train, train_stderr, generated, generated_stderr)
+    )
     difference = np.asarray(train, np.float64) - np.asarray(generated, np.float64)
     difference = 0.5 * (difference + difference.T)
     values, vectors = np.linalg.eigh(difference)
     v = vectors[:, 0]
     weights = np.outer(v, v) ** 2
-    variance = weights * (
-        np.asarray(train_stderr) ** 2 + np.asarray(generated_stderr) ** 2
-    )
+    variance = weights * (train_stderr**2 + generated_stderr**2)
     stderr = float(np.sqrt(variance.sum()))
     margin = float(values[0])
     sigma = margin / stderr if stderr > 0 else math.copysign(math.inf, margin)

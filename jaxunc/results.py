@@ -32,6 +32,7 @@ import numpy as np
 __all__ = [
     "RESULT_NAMES",
     "Result",
+    "estimate_result",
     "first_failure",
     "from_ok",
     "result_counts",
@@ -71,6 +72,14 @@ assert all(
 def from_ok(ok: Any, failure: int = Result.FAILED) -> Any:
     """``int32`` code from a success flag: 0 where ``ok``, ``failure`` elsewhere."""
     return jnp.where(ok, jnp.int32(Result.SUCCESSFUL), jnp.int32(failure))
+
+
+def estimate_result(estimate: Any) -> Any:
+    """``int32`` code of an ``Estimate``: its ``result`` when it has one, else
+    ``failed`` where it is not ``ok`` (0 where it is)."""
+    if estimate.result is not None:
+        return jnp.asarray(estimate.result, jnp.int32)
+    return from_ok(estimate.ok)
 
 
 def first_failure(*codes: Any) -> Any:

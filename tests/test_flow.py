@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from scipy import stats
 
 from jaxunc.errors import InvalidArgument
 from jaxunc.models import model_from_functions
-from jaxunc.surrogates import Flow
+from jaxunc.results import Result
+from jaxunc.surrogates import Flow, base
 from jaxunc.surrogates.flow import rational_quadratic_spline
 
 N_TRAIN = 100
@@ -244,6 +248,7 @@ def test_user_model_two_dimensional_correlated_gaussian(trained_2d):
         ("width", 2.5),
         ("depth", 0),
         ("record_every", 7),
+        ("optimizer", "adam"),
     ],
 )
 def test_bad_arguments_raise(argument, value):
@@ -259,3 +264,33 @@ def test_bad_data_shape_raises():
         flow.fit(jax.random.key(0), jnp.zeros((4, 2, 2)))
     with pytest.raises(ValueError, match="n_train"):
         flow.fit(jax.random.key(0), jnp.zeros((1,)))
+
+
+def _jaxpr_text(function, *args) -> str:
+    """The jaxpr of ``function(*args)`` as text, object addresses removed."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", str(jax.make_jaxpr(function)(*args)))
+
+
+def test_optimizer_argument_and_protocol():
+    """``optimizer=None`` is ``default_optimizer()`` (passed explicitly it traces to
+    the same program, so the same flow bit for bit); another optimizer trains a
+    different flow; ``fit_result`` flags a non-finite training; ``min_train`` and
+    ``training_losses`` through the protocol functions; the repr shows the
+    optimizer only when one is given."""
+    flow = Flow(steps=20, record_every=10, layers=1, bins=4)
+    data = jax.random.normal(jax.random.key(1), (N_TRAIN,))
+    key = jax.random.key(0)
+    default = jax.jit(flow.fit)(key, data)
+    explicit = Flow(
+        steps=20, record_every=10, layers=1, bins=4, optimizer=flow.default_optimizer()
+    )
+    assert _jaxpr_text(explicit.fit, key, data) == _jaxpr_text(flow.fit, key, data)
+    sgd = Flow(steps=20, record_every=10, layers=1, bins=4, optimizer=optax.sgd(0.1))
+    other = jax.jit(sgd.fit)(key, data)
+    assert float(jnp.max(jnp.abs(other.layers[0] - default.layers[0]))) > 1e-3
+    assert "optimizer" not in repr(flow) and "optimizer=" in repr(sgd)
+    assert base.min_train(flow) == 2
+    assert int(base.fit_result(flow, default)) == Result.SUCCESSFUL
+    diverged = jax.jit(flow.fit)(key, data.at[3].set(jnp.inf))
+    assert int(base.fit_result(flow, diverged)) == Result.NONFINITE_VALUE
+    assert base.training_losses(flow, default)["nll"].shape == (2,)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,7 @@ from jaxunc import (
     model_from_functions,
     run_chain,
 )
+from jaxunc.errors import InvalidArgument
 from jaxunc.information import (
     METHODS,
     gaussian_kl_divergence,
@@ -111,7 +113,7 @@ def test_float32_fisher_is_close(key):
     ("kwargs", "message"),
     [
         ({"method": "observed"}, "method must be one of"),
-        ({"params": ("nope",)}, "params must name parameters"),
+        ({"params": ("nope",)}, "params: must name distinct parameters"),
         ({"n_events": 0}, "n_events: must be a positive integer"),
         ({"monte_carlo_events": 0}, "monte_carlo_events: must be a positive integer"),
     ],
@@ -335,3 +337,160 @@ def test_loewner_check_margin_and_significance():
     assert not violated.holds
     within = loewner_check(train, zero, np.diag([4.2, 1.0]), np.full((2, 2), 0.1))
     assert within.margin < 0 and within.holds  # -2σ: within 3σ
+
+
+# ------------------------------------------------------------ θ as any pytree
+
+
+SIGMA_KNOWN = 1.5
+
+
+def scalar_location_model():
+    """A user model whose θ is a bare scalar: x ~ N(θ, 1.5²); I = n/1.5²."""
+
+    def sample(key, theta, n):
+        dtype = jnp.result_type(theta)
+        return theta + SIGMA_KNOWN * jax.random.normal(key, (n,), dtype)
+
+    def log_prob(x, theta):
+        z = (x - theta) / SIGMA_KNOWN
+        return -0.5 * z * z - math.log(SIGMA_KNOWN * math.sqrt(2 * math.pi))
+
+    return model_from_functions(sample, log_prob)
+
+
+def scalar_rate_model():
+    """Exponential with a scalar rate θ: −∇² log p = 1/θ² exactly, E[s²] = 1/θ²."""
+
+    def sample(key, theta, n):
+        return jax.random.exponential(key, (n,), jnp.result_type(theta)) / theta
+
+    def log_prob(x, theta):
+        return jnp.log(theta) - theta * x
+
+    return model_from_functions(sample, log_prob)
+
+
+class MeanFit:
+    """Ideal-like surrogate for the scalar location model: fits the mean, samples
+    N(mean, 1.5²); its log density makes D_gen's likelihood tractable."""
+
+    def fit(self, key, data):
+        return jnp.mean(data)
+
+    def sample(self, key, params, n):
+        return params + SIGMA_KNOWN * jax.random.normal(key, (n,), params.dtype)
+
+    def log_prob(self, x, params):
+        z = (x - params) / SIGMA_KNOWN
+        return -0.5 * z * z - math.log(SIGMA_KNOWN * math.sqrt(2 * math.pi))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fisher_information_of_a_scalar_theta(method, x64, key):
+    """``fisher_information(model, jnp.asarray(2.0), 300, ...)`` for a one-parameter
+    user model: labelled "theta", against the closed form 300/θ²."""
+    theta = jnp.asarray(2.0)
+    estimate = fisher_information(
+        scalar_rate_model(), theta, 300, key=key, method=method
+    )
+    assert estimate.params == ("theta",)
+    assert estimate.matrix.shape == (1, 1)
+    assert_matrix_within(estimate, np.array([[300 / 2.0**2]]))
+    if method == "negative_hessian":  # constant Hessian: exact up to rounding
+        assert estimate.matrix[0, 0] == pytest.approx(75.0, rel=1e-12)
+    selected = fisher_information(
+        scalar_rate_model(), theta, 300, key=key, method=method, params="theta"
+    )
+    np.testing.assert_array_equal(selected.matrix, estimate.matrix)
+
+
+def test_fisher_information_of_array_and_namedtuple_theta(x64, key):
+    """θ as an array (components "theta[0]", "theta[1]") and as a NamedTuple
+    (field names): the Gaussian's diag(1/σ², 2/σ²), any selection and order."""
+
+    class Params(NamedTuple):
+        mu: jax.Array
+        sigma: jax.Array
+
+    def sample(key, theta, n):
+        mu, sigma = theta
+        return mu + sigma * jax.random.normal(key, (n,), jnp.result_type(mu))
+
+    def log_prob(x, theta):
+        mu, sigma = theta
+        z = (x - mu) / sigma
+        return -0.5 * z * z - jnp.log(sigma) - 0.5 * math.log(2 * math.pi)
+
+    model = model_from_functions(sample, log_prob)
+    sigma = 1.3
+    exact = {"mu": 1 / sigma**2, "sigma": 2 / sigma**2}
+    cases = [
+        (jnp.array([0.5, sigma]), ("theta[1]", "theta[0]"), ("sigma", "mu")),
+        (Params(jnp.float64(0.5), jnp.float64(sigma)), ("sigma",), ("sigma",)),
+        (Params(jnp.float64(0.5), jnp.float64(sigma)), None, ("mu", "sigma")),
+    ]
+    for theta, params, meaning in cases:
+        estimate = fisher_information(
+            model, theta, 10, key=key, params=params, monte_carlo_events=50_000
+        )
+        expected_names = params if params is not None else ("mu", "sigma")
+        assert estimate.params == expected_names
+        assert_matrix_within(estimate, 10 * np.diag([exact[name] for name in meaning]))
+
+
+def test_unknown_or_repeated_params_of_a_pytree_theta_are_rejected(key):
+    for params in (("mu",), ("theta", "theta"), ()):
+        with pytest.raises(InvalidArgument, match="params: must name") as error:
+            fisher_information(
+                scalar_rate_model(), jnp.asarray(2.0), key=key, params=params
+            )
+        assert error.value.argument == "params"
+
+
+def test_kl_and_generated_fisher_of_a_scalar_theta(x64, key):
+    """KL between two scalar θ (closed form n Δ²/(2σ²)) and I_gen of the mean fit
+    (the exact linear-Gaussian answer), for a user model with a bare-scalar θ."""
+    model = scalar_location_model()
+    theta0, theta1 = jnp.asarray(0.2), jnp.asarray(0.5)
+    kl = kl_divergence(model, theta0, theta1, 20, key=key, monte_carlo_events=20_000)
+    exact_kl = 20 * 0.3**2 / (2 * SIGMA_KNOWN**2)
+    assert abs(kl.value - exact_kl) < K_SIGMA * kl.stderr
+    estimate = generated_fisher_information(
+        model, theta0, MeanFit(), 20, 30, key=key, outer=128, proposals=256
+    )
+    assert estimate.params == ("theta",)
+    exact = linear_gaussian_generated_fisher(SIGMA_KNOWN, 20, 30)
+    assert abs(estimate.matrix[0, 0] - exact) < K_SIGMA * estimate.stderr[0, 0]
+    check = loewner_check(
+        20 / SIGMA_KNOWN**2, 0.0, estimate.matrix, estimate.stderr, K_SIGMA
+    )
+    assert check.holds
+    # the wrong way round (I_train below I_gen by far) is violated
+    assert not loewner_check(estimate.matrix[0, 0] / 2, 0.0, 20.0, 0.01).holds
+
+
+def test_run_chain_with_a_scalar_theta(key):
+    """The engine with a bare-scalar θ and the mean-fit surrogate: true events'
+    spread σ/√n_gen, generated events' √(σ²/n_train + σ²/n_gen)."""
+    n_train, n_gen = 40, (10, 400)
+    chain = Chain(
+        scalar_location_model(),
+        jnp.float32(1.0),
+        MeanFit(),
+        SampleMean(),
+        n_train,
+        n_gen,
+    )
+    result = run_chain(chain, key, 2048, progress=False)
+    sizes = np.asarray(n_gen, np.float64)
+    expected = {
+        "truth": SIGMA_KNOWN / np.sqrt(sizes),
+        "surrogate": SIGMA_KNOWN * np.sqrt(1 / n_train + 1 / sizes),
+    }
+    for name, std in expected.items():
+        output = result.outputs[name]
+        assert np.all(output["failures"] == 0)
+        assert np.all(
+            np.abs(output["std"][:, 0] - std) < K_SIGMA * output["std_stderr"][:, 0]
+        ), (name, output["std"][:, 0], std)

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from jaxunc.estimators import FitResult
+from jaxunc.models import Exponential, Gaussian
+from jaxunc.results import Result
 from jaxunc.studies.ensemble import EnsembleConfig, run_ensemble
-from jaxunc.surrogates import KDE, Bootstrap
+from jaxunc.surrogates import KDE, Bootstrap, IdealFit, base
 from jaxunc.surrogates.kde import bandwidth_factor
 
 K_SIGMA = 4.0
@@ -131,3 +134,50 @@ def test_bootstrap_sample_mean_variance_closed_form(x64):
         std = payload["truth_std"]["sample_mean"][i]
         error = 2 * std * payload["truth_std_stderr"]["sample_mean"][i]
         assert abs(std**2 - sigma**2 / n) < K_SIGMA * error
+
+
+def test_protocol_min_train_and_fit_result(key):
+    """Each built-in surrogate's ``min_train`` and ``fit_result`` through the
+    protocol functions: successful fits give 0; a KDE of identical events (singular
+    covariance, no bandwidth) gives ``nonfinite_value``; an ideal fit that cannot
+    converge (NaN data) gives the ``FitResult``'s failure code; the bootstrap
+    cannot fail (default: successful)."""
+    gaussian = Gaussian()
+    data = gaussian.sample(key, {"mu": 0.0, "sigma": 1.0}, 50)
+    kde = KDE()
+    assert base.min_train(kde) == 2
+    assert int(base.fit_result(kde, kde.fit(None, data))) == Result.SUCCESSFUL
+    constant = kde.fit(None, jnp.ones((5,)))
+    assert int(base.fit_result(kde, constant)) == Result.NONFINITE_VALUE
+    assert int(jax.jit(kde.fit_result)(constant)) == Result.NONFINITE_VALUE
+
+    bootstrap = Bootstrap()
+    assert base.min_train(bootstrap) == 1
+    assert int(base.fit_result(bootstrap, bootstrap.fit(None, data))) == 0
+
+    reference = {"mu": 0.0, "sigma": 1.0}
+    both = IdealFit(gaussian, reference, ("mu", "sigma"))
+    assert base.min_train(both) == 2
+    assert base.min_train(IdealFit(gaussian, reference, ("mu",), ddof=1)) == 2
+    assert base.min_train(IdealFit(gaussian, reference, ("mu",))) == 1
+    assert int(base.fit_result(both, both.fit(None, data))) == Result.SUCCESSFUL
+    newton = IdealFit(Exponential(), {"rate": 1.0}, ("rate",), use_closed_form=False)
+    positive = Exponential().sample(key, {"rate": 2.0}, 50)
+    fit = jax.jit(newton.fit)
+    assert int(base.fit_result(newton, fit(None, positive))) == Result.SUCCESSFUL
+    for surrogate, events, expected in (
+        (both, data, Result.NONFINITE_VALUE),  # closed form: NaN estimates
+        (newton, positive, Result.NONFINITE_START),  # -log L is NaN at the start
+    ):
+        failed = jax.jit(surrogate.fit)(None, events.at[0].set(jnp.nan))
+        assert int(base.fit_result(surrogate, failed)) == expected
+        assert not bool(surrogate.fit_converged(failed))
+    # the code is the FitResult's own result
+    stalled = FitResult(
+        theta={"mu": jnp.float32(0.0), "sigma": jnp.float32(1.0)},
+        converged=jnp.bool_(False),
+        iterations=jnp.int32(3),
+        negative_log_likelihood=jnp.float32(0.0),
+        result=jnp.int32(Result.STALLED),
+    )
+    assert int(both.fit_result(stalled)) == Result.STALLED

@@ -337,3 +337,54 @@ def test_cli_bad_input_exits_2_and_writes_nothing(argv, flag, tmp_path, capsys):
     assert run_cli(*SMALL, *argv, "--out", str(out)) == 2
     assert flag in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_scalar_theta_user_model_through_validation():
+    """θ a bare scalar: a location model written as two plain functions (no cdf:
+    reference-sample bins, two-sample χ²) and a mean-fit surrogate of its own; the
+    truth's rejection rate is the test size, the generated sample's grows with
+    N_required, and θ is reported as the number it is."""
+    import jax
+
+    sigma = 1.5
+
+    def sample(key, theta, n):
+        return theta + sigma * jax.random.normal(key, (n,), jnp.float32)
+
+    def log_prob(x, theta):
+        z = (x - theta) / sigma
+        return -0.5 * z * z - math.log(sigma * math.sqrt(2 * math.pi))
+
+    class MeanFit:
+        def fit(self, key, data):
+            return jnp.mean(data)
+
+        def sample(self, key, params, n):
+            return params + sigma * jax.random.normal(key, (n,), jnp.float32)
+
+    config = ValidateConfig(
+        n_train=20,
+        n_required=(100, 20000),
+        bins=10,
+        pseudo_experiments=256,
+        n_quantiles=(5, 10),
+        n_reference=2**16,
+        replicas=4,
+        protocol_pseudo_experiments=16,
+    )
+    payload = validate_surrogate(
+        model_from_functions(sample, log_prob),
+        np.float32(0.5),
+        MeanFit(),
+        config,
+        progress=False,
+        figures=False,
+    ).to_json()
+    assert payload["config"]["theta"] == 0.5
+    binomial = math.sqrt(0.05 * 0.95 / 256)
+    assert np.all(
+        np.abs(np.asarray(payload["truth"]["rejection_rate"]) - 0.05) < 4 * binomial
+    )
+    assert payload["rejection_rate"][-1] > 0.5
+    assert payload["failures"] == [0, 0] and payload["failures_by_result"] == {}
+    assert payload["protocol"]["failures"] == 0

@@ -19,17 +19,28 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxunc import random as fast_random
-from jaxunc.engine import run_pseudo_experiments
+from jaxunc.engine import (
+    ChainKeys,
+    draw_chain,
+    fit_and_generate,
+    run_pseudo_experiments,
+)
 from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian, check_params
+from jaxunc.results import (
+    Result,
+    estimate_result,
+    first_failure,
+    result_counts,
+)
 from jaxunc.studies.base import K_SIGMA, OMIT_NONE, StudyResult
 from jaxunc.studies.options import check_seed, finite
 from jaxunc.surrogates import IdealFit
@@ -79,6 +90,22 @@ class ContrivedConfig:
                 "must be >= 2",
             )
         check_seed(self.seed)
+
+
+class _ContrivedKeys(NamedTuple):
+    """Keys of one §5.1 pseudo-experiment: the surrogate's chain and the two true
+    samples of n_train and 2 n_train events."""
+
+    chain: ChainKeys
+    true_n: jax.Array
+    true_2n: jax.Array
+
+
+def _contrived_keys(key: jax.Array) -> _ContrivedKeys:
+    """``fast_random.split(key, 5)`` -> training sample, fit, generated sample,
+    n true events, 2n true events."""
+    k_train, k_fit, k_gen, k_n, k_2n = fast_random.split(key, 5)
+    return _ContrivedKeys(ChainKeys(k_train, k_fit, (k_gen,)), k_n, k_2n)
 
 
 @dataclasses.dataclass
@@ -140,20 +167,24 @@ def contrived_amplification(
     estimator = SampleMean() if estimator is None else estimator
     check_params(model, theta)
     n, n_gen = config.n_train, config.n_gen
-    fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
 
     def analysis(events):
         result = estimator.estimate(events[: events.shape[0] // 2])
-        return result.value[component], result.ok
+        return result.value[component], estimate_result(result)
 
     def run(key):
-        k_train, k_fit, k_gen, k_n, k_2n = fast_random.split(key, 5)
-        params = surrogate.fit(k_fit, model.sample(k_train, theta, n))
-        x_gen, ok_gen = analysis(surrogate.sample(k_gen, params, n_gen))
-        x_n, ok_n = analysis(model.sample(k_n, theta, n))
-        x_2n, ok_2n = analysis(model.sample(k_2n, theta, 2 * n))
-        ok = ok_gen & ok_n & ok_2n & fit_converged(params)
-        return {"x": Estimate(jnp.stack([x_n, x_2n, x_gen]), ok)}
+        keys = _contrived_keys(key)
+        draw = draw_chain(model, surrogate, theta, n, (n_gen,), keys.chain)
+        x_gen, code_gen = analysis(draw.generated[0])
+        x_n, code_n = analysis(model.sample(keys.true_n, theta, n))
+        x_2n, code_2n = analysis(model.sample(keys.true_2n, theta, 2 * n))
+        # The fit first (training precedes estimation), then the three analyses.
+        code = first_failure(draw.fit_result, code_gen, code_n, code_2n)
+        return {
+            "x": Estimate(
+                jnp.stack([x_n, x_2n, x_gen]), code == Result.SUCCESSFUL, code
+            )
+        }
 
     engine = run_pseudo_experiments(
         run,
@@ -195,6 +226,7 @@ def contrived_amplification(
             abs(factor - predicted_finite) <= K_SIGMA * factor_err
         ),
         "failures": int(summary["failures"].max()),
+        "failures_by_result": result_counts(summary["failures_by_result"].max(axis=1)),
         "convention": (
             "amplification = Var(X on n_train true events) / Var(X on n_gen "
             "generated events); variances over pseudo-experiments (ddof=1); "
@@ -308,14 +340,16 @@ def partial_pipeline(
     s2, r2 = config.generator_sigma**2, config.resolution**2
     theta = jnp.float32(config.theta)
     s, r = jnp.float32(config.generator_sigma), jnp.float32(config.resolution)
-    fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
 
     def run(key):
         k_z, k_smear, k_fit, k_gen = fast_random.split(key, 4)
         z = theta + s * fast_random.normal(k_z, (n,), jnp.float32)
         x = z + r * fast_random.normal(k_smear, (n,), jnp.float32)
-        params = surrogate.fit(k_fit, x[:m] - z[:m])
-        simulated = z[m:] + surrogate.sample(k_gen, params, n - m).astype(jnp.float32)
+        # The detector surrogate's chain: trained on the M responses x − z.
+        _, code, (response,) = fit_and_generate(
+            surrogate, x[:m] - z[:m], k_fit, (k_gen,), (n - m,)
+        )
+        simulated = z[m:] + response.astype(jnp.float32)
         mixed = jnp.concatenate([x[:m], simulated])
         estimates = jnp.stack(
             [
@@ -325,7 +359,7 @@ def partial_pipeline(
                 jnp.mean(x),  # N full events (scale)
             ]
         )
-        return {"theta_hat": Estimate(estimates, fit_converged(params))}
+        return {"theta_hat": Estimate(estimates, code == Result.SUCCESSFUL, code)}
 
     engine = run_pseudo_experiments(
         run,
@@ -380,5 +414,6 @@ def partial_pipeline(
             f"errors); N full events: {fisher['n_full']:.4g}"
         ),
         "failures": int(summary["failures"].max()),
+        "failures_by_result": result_counts(summary["failures_by_result"].max(axis=1)),
     }
     return PartialPipelineResult(**payload)

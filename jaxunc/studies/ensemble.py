@@ -45,11 +45,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxunc.engine import run_pseudo_experiments
+from jaxunc.engine import ChainKeys, draw_chain, run_pseudo_experiments
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, MaximumLikelihood, SampleMean
 from jaxunc.information import exact_fisher_information, fisher_information
 from jaxunc.models import check_params
+from jaxunc.results import (
+    Result,
+    estimate_result,
+    first_failure,
+    from_ok,
+    result_counts,
+)
 from jaxunc.studies.base import (
     K_SIGMA,
     OMIT_NONE,
@@ -73,7 +80,7 @@ from jaxunc.studies.registry import (
     make_surrogate,
     model_spec,
 )
-from jaxunc.surrogates.base import required_train
+from jaxunc.surrogates.base import required_train, training_losses
 
 __all__ = [
     "REFERENCE_KEYS",
@@ -367,45 +374,71 @@ def _estimators(config: EnsembleConfig, scalar_events: bool) -> dict[str, Any]:
     return estimators
 
 
+def _member_keys(key: jax.Array, n_sizes: int) -> ChainKeys:
+    """The ensemble's key schedule: ``split(key, 4)`` -> training sample, fit,
+    generation root, truth root; ``fold_in(root, j)`` of the last two for size j."""
+    train_key, fit_key, gen_key, truth_key = jax.random.split(key, 4)
+    return ChainKeys(
+        train_key,
+        fit_key,
+        tuple(jax.random.fold_in(gen_key, j) for j in range(n_sizes)),
+        tuple(jax.random.fold_in(truth_key, j) for j in range(n_sizes)),
+    )
+
+
+def _first_component(estimate: Estimate, stage: jax.Array) -> Estimate:
+    """``estimate`` reduced to its first component, failing with ``stage`` (the fit's
+    code, or 0) when that failed first (``first_failure``)."""
+    code = first_failure(stage, estimate_result(estimate))
+    return Estimate(estimate.value[:1], code == Result.SUCCESSFUL, code)
+
+
 def _member_function(
     config: EnsembleConfig, estimators: Mapping[str, Any], root: jax.Array
 ):
     """``key -> {output: Estimate}`` for one ensemble member (see the module doc).
 
+    One chain draw (``draw_chain``, keys ``_member_keys``), then the estimators.
     Outputs: ``gen/<est>`` and ``truth/<est>`` of shape (len(n_gen), 1),
-    ``train/<est>`` (1,), ``fit`` (1,) (ok = the surrogate's fit converged), and
+    ``train/<est>`` (1,), ``fit`` (1,) (the fit's result code: the surrogate's own
+    report, ``surrogate_fit_failed`` also where a loss curve is not finite), and
     ``loss/<name>`` (n_records,) for surrogates with ``training_losses``, and
     ``curve/<name>`` (curves, n_records): row j holds the curve of the member whose key
     is ``fold_in(root, j)`` (member j), zeros elsewhere, so the ensemble mean times
-    the member count is member j's curve, read out of the same run.
-    Keys: ``split(key, 4)`` → training sample, fit, generation, truth; one
-    ``fold_in`` of the last two per n_gen.
+    the member count is member j's curve, read out of the same run.  Every estimate
+    carries a result code; those on generated events fail with the fit's code when
+    the fit failed.
     """
     spec, surrogate, theta = config.spec, config.surrogate_object, config.theta
     model = spec.model
-    fit_converged = getattr(surrogate, "fit_converged", None)
-    losses_of = getattr(surrogate, "training_losses", None)
     curve_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
         root, jnp.arange(max(config.curves, 1), dtype=jnp.uint32)
     )[: config.curves]
 
-    def stacked(samples: list[jax.Array], fit_ok: jax.Array) -> dict[str, Estimate]:
+    def stacked(samples: tuple[jax.Array, ...], stage: jax.Array) -> dict:
         outputs = {}
         for name, estimator in estimators.items():
-            results = [estimator.estimate(x) for x in samples]
+            results = [_first_component(estimator.estimate(x), stage) for x in samples]
             outputs[name] = Estimate(
-                jnp.stack([r.value[:1] for r in results]),
-                jnp.stack([r.ok for r in results]) & fit_ok,
+                jnp.stack([r.value for r in results]),
+                jnp.stack([r.ok for r in results]),
+                jnp.stack([r.result for r in results]),
             )
         return outputs
 
     def member(key: jax.Array) -> dict[str, Estimate]:
-        train_key, fit_key, gen_key, truth_key = jax.random.split(key, 4)
-        train = model.sample(train_key, theta, config.n_train)
-        params = surrogate.fit(fit_key, train)
-        fit_ok = jnp.bool_(True) if fit_converged is None else fit_converged(params)
+        draw = draw_chain(
+            model,
+            surrogate,
+            theta,
+            config.n_train,
+            config.n_gen,
+            _member_keys(key, len(config.n_gen)),
+        )
+        fit_code = draw.fit_result
         outputs = {}
-        if losses_of is not None:
+        losses = training_losses(surrogate, draw.params)
+        if losses is not None:
             data = jax.random.key_data(key)
             is_member = (
                 jnp.stack(
@@ -414,30 +447,29 @@ def _member_function(
                 if config.curves
                 else jnp.zeros((0,), bool)
             )
-            for name, curve in losses_of(params).items():
+            for name, curve in losses.items():
                 curve = jnp.asarray(curve).reshape(-1)
-                outputs[f"loss/{name}"] = Estimate(curve, jnp.all(jnp.isfinite(curve)))
-                fit_ok = fit_ok & jnp.all(jnp.isfinite(curve))
+                finite = jnp.all(jnp.isfinite(curve))
+                outputs[f"loss/{name}"] = Estimate(curve, finite)
+                fit_code = first_failure(
+                    fit_code, from_ok(finite, Result.SURROGATE_FIT_FAILED)
+                )
                 if config.curves:
                     rows = jnp.where(is_member[:, None], curve[None, :], 0.0)
                     outputs[f"curve/{name}"] = Estimate(rows, jnp.bool_(True))
-        outputs["fit"] = Estimate(jnp.zeros((1,), train.dtype), fit_ok)
+        outputs["fit"] = Estimate(
+            jnp.zeros((1,), draw.train.dtype),
+            fit_code == Result.SUCCESSFUL,
+            fit_code,
+        )
+        success = jnp.int32(Result.SUCCESSFUL)
         for name, estimator in estimators.items():
-            outputs[f"train/{name}"] = estimator.estimate(train)
-            outputs[f"train/{name}"] = Estimate(
-                outputs[f"train/{name}"].value[:1], outputs[f"train/{name}"].ok
+            outputs[f"train/{name}"] = _first_component(
+                estimator.estimate(draw.train), success
             )
-        generated = [
-            surrogate.sample(jax.random.fold_in(gen_key, j), params, n)
-            for j, n in enumerate(config.n_gen)
-        ]
-        true = [
-            model.sample(jax.random.fold_in(truth_key, j), theta, n)
-            for j, n in enumerate(config.n_gen)
-        ]
-        for name, estimate in stacked(generated, fit_ok).items():
+        for name, estimate in stacked(draw.generated, fit_code).items():
             outputs[f"gen/{name}"] = estimate
-        for name, estimate in stacked(true, jnp.bool_(True)).items():
+        for name, estimate in stacked(draw.truth, success).items():
             outputs[f"truth/{name}"] = estimate
         return outputs
 
@@ -643,6 +675,21 @@ def _run_members(
             name: int(out[f"train/{name}"]["failures"][0]) for name in estimators
         },
     }
+    payload["failures_by_result"] = {
+        "generated": {
+            name: result_counts(out[f"gen/{name}"]["failures_by_result"][:, :, 0])
+            for name in estimators
+        },
+        "truth": {
+            name: result_counts(out[f"truth/{name}"]["failures_by_result"][:, :, 0])
+            for name in estimators
+        },
+        "train": {
+            name: result_counts(out[f"train/{name}"]["failures_by_result"][:, 0])
+            for name in estimators
+        },
+        "fit": result_counts(out["fit"]["failures_by_result"][:, 0]),
+    }
     payload["training"] = _training_summary(config, out)
     stats = engine.stats
     payload["runtime"] = runtime(
@@ -663,6 +710,7 @@ def _training_summary(
     curves and the full curves of the first ``config.curves`` members."""
     summary: dict[str, Any] = {
         "fit_failures": int(out["fit"]["failures"][0]),
+        "fit_failures_by_result": result_counts(out["fit"]["failures_by_result"][:, 0]),
         "members": config.ensemble_size,
         "final_losses": {},
         "mean_curves": {},

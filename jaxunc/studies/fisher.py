@@ -57,6 +57,7 @@ from jaxunc.information import (
     mutual_information,
 )
 from jaxunc.models import Exponential, Gaussian, check_params
+from jaxunc.results import result_counts
 from jaxunc.studies.base import (
     K_SIGMA,
     OMIT_NONE,
@@ -601,7 +602,9 @@ class FisherResult(StudyResult):
     ``information_fraction`` (best bound / I_train on the first parameter, with its
     standard error); ``margin`` (the estimate of I_train − I_gen, not written yet:
     null values and a note); ``verdict`` per n_gen (``holds``, ``violated``,
-    ``undetermined``) with ``verdict_reason``; ``estimator_view`` (1/Var(θ̂));
+    ``undetermined``) with ``verdict_reason``; ``estimator_view`` (1/Var(θ̂), with the
+    ``failures`` of its pseudo-experiments per n_gen, by result code in
+    ``failures_by_result``);
     ``kl`` and ``mi`` (nats; ``verdict`` lists too); ``reference_curves`` (the
     figure's curves on a grid of n_gen); ``runtime``.
     """
@@ -774,22 +777,26 @@ def _ratio(
 
 def _estimator_view_from_bounds(
     config: FisherConfig, results: Sequence[summary_bounds.SummaryBounds]
-) -> dict[str, Any]:
-    """1/Var(θ̂) of the first parameter over the bounds' chain draws: θ̂ the
-    true family's MLE (``mle`` summary) or the sample mean (``mean``)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """1/Var(θ̂) of the first parameter over the bounds' chain draws (θ̂ the true
+    family's MLE, ``mle`` summary, or the sample mean, ``mean``), and the draws
+    left out per n_gen by result code."""
     first = config.parameter_names[0]
+    size = len(results)
     if "mle" in config.summaries and first in config.mle_parameters():
         name, column = "mle", config.mle_parameters().index(first)
         label = f"maximum-likelihood estimate of {first} (true family)"
     elif "mean" in config.summaries:
         name, column, label = "mean", 0, "sample mean"
     else:
-        return {
+        view = {
             "estimator": None,
             "source": "not available: needs the mle or the mean summary",
-            "information_gen": [None] * len(results),
-            "information_gen_stderr": [None] * len(results),
+            "information_gen": [None] * size,
+            "information_gen_stderr": [None] * size,
+            "failures": [None] * size,
         }
+        return view, {}
     values, errors = [], []
     for result in results:
         estimate = next(
@@ -802,7 +809,9 @@ def _estimator_view_from_bounds(
         value = 1.0 / float(estimate.covariance[column, column])
         values.append(value)
         errors.append(value * math.sqrt(2.0 / (estimate.simulations - 1)))
-    return {
+    counts = [result.failures.get(name, {}) for result in results]
+    codes = sorted({code for count in counts for code in count})
+    view = {
         "estimator": f"{label} over the {config.simulations} bound simulations",
         "source": (
             "the bounds' chain draws (no engine run); standard error "
@@ -810,7 +819,9 @@ def _estimator_view_from_bounds(
         ),
         "information_gen": values,
         "information_gen_stderr": errors,
+        "failures": [sum(count.values()) for count in counts],
     }
+    return view, {code: [count.get(code, 0) for count in counts] for code in codes}
 
 
 def _verdict(
@@ -825,7 +836,11 @@ def _verdict(
         violated = True
         worst = min(
             bound_check.margins.items(),
-            key=lambda item: item[1][0] / item[1][1] if item[1][1] > 0 else -np.inf,
+            key=lambda item: (
+                item[1][0] / item[1][1]
+                if item[1][1] > 0
+                else (-np.inf if item[1][0] < 0 else np.inf)
+            ),
         )
         reasons.append(
             f"lower bound {worst[0]} exceeds I_train by "
@@ -1085,9 +1100,13 @@ def run_fisher(
             ),
             "information_gen": view.tolist(),
             "information_gen_stderr": view_stderr.tolist(),
+            "failures": spread["failures"][:, 0].tolist(),
         }
+        view_failures_by_result = result_counts(spread["failures_by_result"][:, :, 0])
     else:
-        estimator_view = _estimator_view_from_bounds(config, bound_results)
+        estimator_view, view_failures_by_result = _estimator_view_from_bounds(
+            config, bound_results
+        )
 
     diagonal = np.diag(reference)
     ratio = [None if g is None else np.diag(g) / diagonal for g in gen]
@@ -1237,6 +1256,11 @@ def run_fisher(
             "note": None if sampled else divergence_note,
         },
         "reference_curves": _reference_curves(config, float(reference[0, 0])),
+        "failures_by_result": {
+            # the estimator view's pseudo-experiments (or chain draws), lists
+            # aligned with n_gen
+            "estimator_view": view_failures_by_result
+        },
         "runtime": runtime(
             time.perf_counter() - start,
             [engine.stats] if engine is not None else [],

@@ -23,10 +23,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxunc.engine import Chain, EngineResult, run_chain, run_pseudo_experiments
+from jaxunc.engine import (
+    Chain,
+    ChainKeys,
+    EngineResult,
+    draw_chain,
+    run_chain,
+    run_pseudo_experiments,
+)
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian
+from jaxunc.results import result_counts
 from jaxunc.studies.base import (
     FIGURE_DATA,
     OMIT_NONE,
@@ -172,7 +180,9 @@ class ToyResult(StudyResult):
     std, std_stderr, predicted_std, failures).  ``histograms``: Figure 5's histograms
     of the sample means.  ``figure4``/``figure7``: data for those figures (None when
     the study ran without figure data).  Histograms and figure data are not in the
-    JSON.
+    JSON.  ``failures_by_result``: the failures of ``truth`` and ``surrogate`` (lists
+    aligned with ``n_gen``) and of the fit, ``{result name: count}``
+    (``jaxunc.results``); a failed fit's code is that of its generated estimates.
     """
 
     config: ToyConfig
@@ -316,6 +326,13 @@ def run_toy(
             "predicted_std": config.sigma / math.sqrt(config.n_train),
         },
         fitted=fitted,
+        failures_by_result={
+            # lists aligned with n_gen, as each output's ``failures``; the fit's
+            # count as ``surrogate.fit_failures``
+            "truth": result_counts(out["truth"]["failures_by_result"][:, :, 0]),
+            "surrogate": result_counts(out["surrogate"]["failures_by_result"][:, :, 0]),
+            "fit": result_counts(out["fit"]["failures_by_result"].max(axis=1)),
+        },
         histograms={
             "edges": edges,
             "truth": out["truth"]["histogram"][:, 0],
@@ -352,13 +369,35 @@ def run_toy(
 # ----------------------------------------------------------------------------- figures
 
 
+def _training_keys(key: jax.Array, count: int) -> ChainKeys:
+    """Keys of ``count`` training samples and their fits, stacked (no generation):
+    sample i is drawn with ``split(key, count)[i]`` and fitted with
+    ``fold_in(key, count + i)`` (``= split(key, 2 count)[count + i]``, used for
+    nothing else; the ideal fit ignores its key)."""
+    keys = jax.random.split(key, 2 * count)
+    return ChainKeys(keys[:count], keys[count:], ())
+
+
+def _example_keys(key: jax.Array, n_sizes: int) -> ChainKeys:
+    """Keys of one Figure-7 example chain: ``split(key)`` -> training sample,
+    generation root (split once per size); the fit key ``fold_in(key, 2)``
+    (``= split(key, 3)[2]``, used for nothing else; the ideal fit ignores it)."""
+    k_train, k_gen = jax.random.split(key)
+    return ChainKeys(
+        k_train, jax.random.fold_in(key, 2), tuple(jax.random.split(k_gen, n_sizes))
+    )
+
+
 def _training_samples(config: ToyConfig, key: jax.Array, count: int):
-    """``count`` training samples (count, n_train) and their fits (mu, sigma arrays)."""
+    """``count`` training samples (count, n_train) and their fits (mu, sigma arrays):
+    the first half of the chain, ``draw_chain`` without generated sizes."""
     model, surrogate = Gaussian(), config.surrogate()
-    keys = jax.random.split(key, count)
-    samples = jax.vmap(lambda k: model.sample(k, config.theta, config.n_train))(keys)
-    fits = jax.vmap(lambda x: surrogate.fit(None, x))(samples)
-    return samples, fits
+    draws = jax.vmap(
+        lambda keys: draw_chain(
+            model, surrogate, config.theta, config.n_train, (), keys
+        )
+    )(_training_keys(key, count))
+    return draws.train, draws.params
 
 
 def _gaussian_bin_probabilities(
@@ -464,16 +503,15 @@ def _figure7_data(
     example_keys = jax.random.split(examples_key, _FIG7_EXAMPLES)
 
     def one_example(k):
-        k_train, k_gen = jax.random.split(k)
-        train = Gaussian().sample(k_train, config.theta, config.n_train)
-        params = surrogate.fit(None, train)
-        keys = jax.random.split(k_gen, len(funnel_n))
-        return jnp.concatenate(
-            [
-                estimator.estimate(surrogate.sample(k_n, params, n)).value
-                for k_n, n in zip(keys, funnel_n, strict=True)
-            ]
+        draw = draw_chain(
+            Gaussian(),
+            surrogate,
+            config.theta,
+            config.n_train,
+            funnel_n,
+            _example_keys(k, len(funnel_n)),
         )
+        return jnp.concatenate([estimator.estimate(x).value for x in draw.generated])
 
     examples = np.asarray(jax.jit(jax.vmap(one_example))(example_keys), np.float64)
     return {"n_gen": list(funnel_n), "funnels": funnels, "examples": examples}

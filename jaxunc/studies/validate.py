@@ -34,10 +34,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc import random as fast_random
-from jaxunc.engine import run_pseudo_experiments
+from jaxunc.engine import (
+    ChainKeys,
+    draw_chain,
+    fit_and_generate,
+    run_pseudo_experiments,
+)
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate
 from jaxunc.models import check_params
+from jaxunc.results import Result, result_counts
 from jaxunc.studies.base import (
     FIGURE_DATA,
     K_SIGMA,
@@ -56,7 +62,7 @@ from jaxunc.studies.base import (
     sizes,
     surrogate_name,
 )
-from jaxunc.surrogates.base import min_train
+from jaxunc.surrogates.base import required_train
 from jaxunc.validation import (
     BINNINGS,
     Binning,
@@ -296,6 +302,14 @@ def _resolve_engine_options(engine_options: Mapping[str, Any] | None) -> dict:
     return options
 
 
+def _chain_keys(key: jax.Array, truth: bool) -> ChainKeys:
+    """The study's key schedule of one chain draw: ``fast_random.split(key, 4)`` ->
+    training sample, fit, generated sample, true sample (``split(key, 3)``, no true
+    sample, when ``truth`` is False)."""
+    keys = fast_random.split(key, 4 if truth else 3)
+    return ChainKeys(keys[0], keys[1], (keys[2],), (keys[3],) if truth else ())
+
+
 def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtype):
     """One pseudo-experiment: a training sample, the fit, and for every N_required
     N generated and N true events, χ² p-values and quantile MSEs.
@@ -316,7 +330,6 @@ def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtyp
         jnp.asarray(fine.probabilities @ _aggregation(fine.bins, q), dtype)
         for q in config.n_quantiles
     ]
-    fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
     alpha = jnp.asarray(config.alpha, dtype)
 
     # Quantile bins cut at the model's quantile function at levels j/M: the bin of x
@@ -351,13 +364,12 @@ def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtyp
         return fine_counts, counts
 
     def run(key):
-        k_train, k_fit, k_gen, k_truth = fast_random.split(key, 4)
-        train = model.sample(k_train, theta, config.n_train)
-        params = surrogate.fit(k_fit, train)
-        ok = fit_converged(params)
+        draw = draw_chain(
+            model, surrogate, theta, config.n_train, (total,), _chain_keys(key, True)
+        )
         samples = {
-            "surrogate": (surrogate.sample(k_gen, params, total), ok),
-            "truth": (model.sample(k_truth, theta, total), jnp.bool_(True)),
+            "surrogate": (draw.generated[0], draw.fit_result),
+            "truth": (draw.truth[0], jnp.int32(Result.SUCCESSFUL)),
         }
         fine_counts, counts = [], []
         for x, _ in samples.values():
@@ -367,7 +379,7 @@ def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtyp
         # One χ² test (one compiled gammaincc) for both sources: (2, sizes, bins).
         tests = goodness_of_fit(jnp.stack(counts), chi2)
         out = {}
-        for i, (name, (_, flag)) in enumerate(samples.items()):
+        for i, (name, (_, code)) in enumerate(samples.items()):
             mse = jnp.stack(
                 [
                     quantile_mse(fine_counts[i] @ a, p)
@@ -375,12 +387,13 @@ def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtyp
                 ],
                 axis=-1,
             )
-            flag = jnp.broadcast_to(flag, (len(sizes),))
+            code = jnp.broadcast_to(code, (len(sizes),))
+            flag = code == Result.SUCCESSFUL
             p = tests.p_value[i][:, None]
-            out[f"p_{name}"] = Estimate(p, flag)
-            out[f"reject_{name}"] = Estimate((p < alpha).astype(dtype), flag)
-            out[f"chi2_{name}"] = Estimate(tests.statistic[i][:, None], flag)
-            out[f"mse_{name}"] = Estimate(mse, flag)
+            out[f"p_{name}"] = Estimate(p, flag, code)
+            out[f"reject_{name}"] = Estimate((p < alpha).astype(dtype), flag, code)
+            out[f"chi2_{name}"] = Estimate(tests.statistic[i][:, None], flag, code)
+            out[f"mse_{name}"] = Estimate(mse, flag, code)
         return out
 
     return run
@@ -389,16 +402,19 @@ def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtyp
 def _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtype):
     """Steps 1-3 of §6 for one training sample (see the module docstring)."""
     k, n, b, n_gen = config.bins, config.n_train, config.replicas, config.protocol_n_gen
-    fit_converged = getattr(surrogate, "fit_converged", lambda params: jnp.bool_(True))
     positions = jnp.asarray(np.arange(1, k) * n // k, jnp.int32)
 
     def count(x, interior):
         index = jnp.searchsorted(interior, x, side="right", method="compare_all")
         return jnp.zeros(k, dtype).at[index].add(jnp.ones_like(x))
 
-    def generated_fractions(key, params, interior):
-        x = surrogate.sample(key, params, n_gen).astype(dtype)
-        return count(x, interior) / n_gen
+    def replica_fractions(fit_key, generate_key, data, interior):
+        """One surrogate fitted to ``data``: bin fractions of its n_gen events and
+        the fit's result code."""
+        _, code, (x,) = fit_and_generate(
+            surrogate, data, fit_key, (generate_key,), (n_gen,)
+        )
+        return count(x.astype(dtype), interior) / n_gen, code
 
     def run(key):
         k_train, k_boot, k_fit, k_gen = fast_random.split(key, 4)
@@ -419,11 +435,11 @@ def _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtyp
                 ),
             ]
         )
-        all_params = jax.vmap(surrogate.fit)(
-            fast_random.split(k_fit, b + 1), train[index]
-        )
-        fractions = jax.vmap(generated_fractions, in_axes=(0, 0, None))(
-            fast_random.split(k_gen, b + 1), all_params, interior
+        fractions, fit_codes = jax.vmap(replica_fractions, in_axes=(0, 0, 0, None))(
+            fast_random.split(k_fit, b + 1),
+            fast_random.split(k_gen, b + 1),
+            train[index],
+            interior,
         )
         f_gen, f_replicas = fractions[0], fractions[1:]
         predicted_var = jnp.var(f_replicas, axis=0, ddof=1)
@@ -431,8 +447,19 @@ def _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtyp
         p_true = truth_cdf(interior)
         pulls = (f_gen - p_true) / jnp.sqrt(predicted_var)
         chi2 = jnp.sum(pulls**2)
-        ok = jnp.all(jax.vmap(fit_converged)(all_params))
-        ok = ok & jnp.all(predicted_var > 0)
+        # The first failed fit among the replicas (the nominal one first); a zero
+        # predicted variance makes the pulls infinite.
+        failed = fit_codes != Result.SUCCESSFUL
+        code = jnp.where(
+            jnp.any(failed),
+            fit_codes[jnp.argmax(failed)],
+            jnp.where(
+                jnp.all(predicted_var > 0),
+                jnp.int32(Result.SUCCESSFUL),
+                jnp.int32(Result.NONFINITE_VALUE),
+            ),
+        )
+        ok = code == Result.SUCCESSFUL
         values = jnp.stack(
             [
                 jnp.sum(predicted_var),  # 0: step 1, predicted Σσ²
@@ -443,7 +470,10 @@ def _protocol_pseudo_experiment(model, theta, surrogate, config, truth_cdf, dtyp
                 chi2_sf(chi2, jnp.asarray(k - 1, dtype)),  # 5
             ]
         )
-        return {"protocol": Estimate(values, ok), "pulls": Estimate(pulls, ok)}
+        return {
+            "protocol": Estimate(values, ok, code),
+            "pulls": Estimate(pulls, ok, code),
+        }
 
     return run
 
@@ -499,6 +529,7 @@ def _summaries(out: dict, config: ValidateConfig, name: str) -> dict[str, Any]:
         "chi2_mean_stderr": chi2["mean_stderr"][:, 0].tolist(),
         "horizon": horizon,
         "failures": p["failures"][:, 0].tolist(),
+        "failures_by_result": result_counts(p["failures_by_result"][:, :, 0]),
     }
 
 
@@ -604,6 +635,7 @@ def _protocol(out: dict, config: ValidateConfig, truth_source: str) -> dict[str,
         "step3_improved": bool(improved),
         "verdict": verdict,
         "failures": int(values["failures"].max()),
+        "failures_by_result": result_counts(values["failures_by_result"].max(axis=1)),
         "conventions": (
             "variances are of bin fractions summed over bins; step 2 validates when "
             f"actual/predicted variance <= 1 + {K_SIGMA:g} standard errors; step 3 "
@@ -624,10 +656,15 @@ def _example_histograms(model, theta, surrogate, config, chi2, key, dtype):
 
     @jax.jit
     def counts_and_p_values(key):
-        k_train, k_fit, k_gen = fast_random.split(key, 3)
-        train = model.sample(k_train, theta, config.n_train)
-        params = surrogate.fit(k_fit, train)
-        x = surrogate.sample(k_gen, params, sum(sizes)).astype(dtype)
+        draw = draw_chain(
+            model,
+            surrogate,
+            theta,
+            config.n_train,
+            (sum(sizes),),
+            _chain_keys(key, False),
+        )
+        x = draw.generated[0].astype(dtype)
         index = segment * chi2.bins + jnp.searchsorted(interior, x, side="right")
         counts = jnp.zeros(len(sizes) * chi2.bins, dtype).at[index].add(1)
         counts = counts.reshape(len(sizes), chi2.bins)
@@ -660,7 +697,7 @@ def validate_surrogate(
     Args:
       model: the true simulator (``sample``/``log_prob``; ``cdf``/``quantile``
         optional), scalar events.
-      theta: its true parameters.
+      theta: its true parameters, any pytree the model accepts (a scalar too).
       surrogate: ``fit(key, data)``/``sample(key, params, n)``.
       config: the study options (``config.model``/``surrogate`` are only labels here).
       figures: also compute the example histograms of the figures.
@@ -671,7 +708,7 @@ def validate_surrogate(
     config = ValidateConfig() if config is None else config
     engine_options = _resolve_engine_options(engine_options)
     check_params(model, theta)
-    minimum = min_train(surrogate)
+    minimum = required_train(surrogate)
     if config.n_train < minimum:
         raise InvalidArgument(
             "n_train",
@@ -679,7 +716,11 @@ def validate_surrogate(
         )
     start = time.perf_counter()
     dtype = config.dtype
-    theta = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), dict(theta))
+    # θ is any pytree (a scalar, an array, a dict, a NamedTuple).
+    theta = jax.tree_util.tree_map(
+        lambda v: jnp.asarray(v, dtype),
+        dict(theta) if isinstance(theta, Mapping) else theta,
+    )
     keys = jax.random.split(jax.random.key(config.seed), 4)
     chi2, fine = _fine_binning(model, theta, config, keys[0])
     horizon_run = run_pseudo_experiments(
@@ -744,7 +785,11 @@ def validate_surrogate(
     extra = {
         "model_label": labels.get("model", type(model).__name__),
         "surrogate_label": labels.get("surrogate", type(surrogate).__name__),
-        "theta": {k: np.asarray(v).tolist() for k, v in theta.items()},
+        "theta": (
+            {k: np.asarray(v).tolist() for k, v in theta.items()}
+            if isinstance(theta, Mapping)
+            else jax.tree_util.tree_map(lambda v: np.asarray(v).tolist(), theta)
+        ),
         "binning_description": chi2.describe(),
         "expected_counts": (
             "exact bin probabilities from the model cdf (Pearson chi2)"

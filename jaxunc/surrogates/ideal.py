@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxunc.estimators import FitResult, fit_model
-from jaxunc.results import Result, from_ok
 from jaxunc.summation import pairwise_sum
 
 __all__ = ["IdealFit"]
@@ -101,12 +100,8 @@ class IdealFit:
     def fit_result(self, params: FitResult) -> jax.Array:
         """``int32[]`` result code of the fit (``jaxunc.results``): the
         ``FitResult``'s own ``result`` (why the Newton fit stopped: max steps,
-        stalled, non-finite start or value, ...), or, for a ``FitResult`` without
-        one, ``FAILED`` where it did not converge."""
-        result = getattr(params, "result", None)
-        if result is not None:
-            return jnp.asarray(result, jnp.int32)
-        return from_ok(params.converged, Result.FAILED)
+        stalled, non-finite start or value; non-finite value for a closed form)."""
+        return jnp.asarray(params.result, jnp.int32)
 
     def log_likelihood(self, x: jax.Array, params: FitResult) -> jax.Array:
         """Σ log q(x_i | φ) over the events ``x``."""
