@@ -736,7 +736,7 @@ def _learned_entry(
     )
     good = np.all(np.isfinite(evaluation.values), 1)
     inputs = jnp.asarray(np.where(good[:, None], evaluation.values, 0.0))
-    values = np.asarray(head(inputs), np.float64)
+    values = np.array(head(inputs), np.float64)
     values[~good] = np.nan
     jacobians = None
     if evaluation.jacobians is not None:

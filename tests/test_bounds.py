@@ -327,3 +327,35 @@ def test_exponential_fit_reference_against_the_bessel_density(n_train, n_gen):
 def test_bootstrap_reference_limits():
     assert bounds.bootstrap_generated_fisher(2.0, 100, 1) == pytest.approx(0.25)
     assert bounds.bootstrap_generated_fisher(1.0, 100, 10**7) == pytest.approx(100.0)
+
+
+def test_bounds_over_sizes_share_one_training_per_draw(x64):
+    """``generated_information_bounds_over_sizes``: one set of chain draws for
+    every n_gen.  The mean-only fit's sample-mean bound is the exact
+    nN/(σ²(n+N)) at each size, the learned summary's bound (head fitted on other
+    draws) stays at or below it, and quantile bins have no pathwise route."""
+    theta = gaussian_theta()
+    sizes = (20, 500)
+    results = bounds.generated_information_bounds_over_sizes(
+        jaxunc.Gaussian(),
+        mean_only_fit(theta),
+        theta,
+        N_TRAIN,
+        sizes,
+        [bounds.mean_summary(), bounds.quantile_summary(jaxunc.Gaussian(), theta, 5)],
+        key=jax.random.key(7),
+        simulations=SIMULATIONS,
+        params=("mu",),
+        learned={"steps": 200, "features": 8},
+    )
+    assert len(results) == len(sizes)
+    for n_gen, result in zip(sizes, results, strict=True):
+        exact = linear_gaussian_generated_fisher(1.0, N_TRAIN, n_gen)
+        path = result.bounds["mean"]["pathwise"]
+        assert abs(path.matrix[0, 0] - exact) < K_SIGMA * path.stderr[0, 0]
+        assert result.best[1] == "pathwise"  # a summary's pathwise route is taken
+        learned = result.bounds["learned"]["pathwise"]
+        assert learned.matrix[0, 0] < exact + K_SIGMA * learned.stderr[0, 0]
+        assert learned.matrix[0, 0] > 0.5 * exact
+        assert result.bounds["quantiles_5"]["pathwise"].startswith("not computed")
+        assert result.failures["mean"] == {}

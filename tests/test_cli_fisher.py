@@ -12,6 +12,7 @@ tiny real run covers the exponential model.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import itertools
 import json
@@ -19,9 +20,11 @@ import json
 import jax
 import pytest
 
+from jaxunc.bounds import exponential_fit_generated_fisher
 from jaxunc.cli import main
 from jaxunc.plots.fisher import FILES
 from jaxunc.studies import fisher as fisher_study
+from jaxunc.studies import registry
 
 FAST = ["--n-gen", "10,1000", "--outer", "32", "--pseudo-experiments", "300"]
 DEFAULT_N_GEN = [10, 100, 1000, 10000, 100000]
@@ -50,6 +53,13 @@ def run_cli(*argv: str) -> int:
         return int(exit_.code)
 
 
+def default_run_only(patch) -> None:
+    """``reproduce`` runs only the study's default run (its GAN and flow runs are
+    checked in tests/test_fisher_bounds.py)."""
+    only = dataclasses.replace(fisher_study.STUDY, reproduce={"": {}})
+    patch.setitem(registry.STUDIES, "fisher", only)
+
+
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     """``jaxunc reproduce --only fisher`` (the README's first Quick-start command for
@@ -72,6 +82,7 @@ def real_run(tmp_path_factory):
         jax.numpy_dtype_promotion("strict"),
     ):
         patch.setattr(fisher_study, "run_fisher", spy)
+        default_run_only(patch)
         code = run_cli("reproduce", "--only", "fisher", "--out", str(results_folder))
     assert len(results) == 1
     assert sorted(p.name for p in results_folder.iterdir()) == ["fisher"]  # no toy
@@ -183,7 +194,10 @@ def test_exponential_no_plots_quiet(tmp_path, capsys):
     assert payload["config"]["model"] == "exponential"
     assert payload["parameters"] == ["rate"] and payload["n_gen"] == [10]
     assert payload["I_train_exact"] == [[pytest.approx(100.0)]]  # n/λ², λ = 1
-    assert len(payload["I_gen"]) == 1 and payload["I_gen_exact"] == [None]
+    # I_gen of the ideal rate fit by quadrature (the exact reference of issue 12)
+    exact = exponential_fit_generated_fisher(1.0, 100, 10)
+    assert len(payload["I_gen"]) == 1
+    assert payload["I_gen_exact"] == [[[pytest.approx(exact, rel=1e-12)]]]
     assert payload["mi"]["train_exact"] is None and len(payload["kl"]["gen"]) == 1
     # The inequality on the exponential, clearly at n_gen = 10 ≪ n_train = 100.
     assert all(payload["holds"]) and payload["margin_sigma"][0] > 3
@@ -244,6 +258,7 @@ def test_reproduce_runs_toy_then_fisher(real_run, tmp_path, monkeypatch, capsys)
             run_study(study, args, out, *rest)
 
     monkeypatch.setattr(jaxunc.cli, "_run_study", skip_toy)
+    default_run_only(monkeypatch)
     calls = replay(monkeypatch, result, expected_config=fisher_study.FisherConfig())
     argv = ("reproduce", "--only", "toy,fisher", "--quiet", "--out", str(tmp_path))
     assert run_cli(*argv) == 0
