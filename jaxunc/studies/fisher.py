@@ -16,7 +16,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -50,6 +49,7 @@ from jaxunc.studies.base import (
     align,
     check_options,
     choice,
+    figures_from,
     finite_float,
     positive_int,
     precision_option,
@@ -606,16 +606,6 @@ def table(result: FisherResult) -> str:
     return "\n".join(lines)
 
 
-def _figures(result: FisherResult, folder: Path) -> list[Path]:
-    from jaxunc.plots import fisher
-
-    return fisher.save_figures(result, folder)
-
-
-def _run(config: FisherConfig, **options: Any) -> FisherResult:
-    return run_fisher(config, **options)
-
-
 STUDY = Study(
     name="fisher",
     help="the information study of §3.2 (Fisher, KL, mutual information)",
@@ -625,10 +615,10 @@ STUDY = Study(
         "generated events, and the check I_gen ≤ I_train."
     ),
     config=FisherConfig,
-    run=_run,
+    run=run_fisher,
     output="fisher.json",
     table=table,
-    figures=_figures,
+    figures=figures_from("jaxunc.plots.fisher"),
     no_plots_help="skip the figure",
     notices=(LowEffectiveSampleSize,),
 )
