@@ -56,8 +56,16 @@ def run_cli(*argv: str) -> int:
 def default_run_only(patch) -> None:
     """``reproduce`` runs only the study's default run (its GAN and flow runs are
     checked in tests/test_fisher_bounds.py)."""
-    only = dataclasses.replace(fisher_study.STUDY, reproduce={"": {}})
+    only = dataclasses.replace(registry.STUDIES["fisher"], reproduce={"": {}})
     patch.setitem(registry.STUDIES, "fisher", only)
+
+
+def patch_run(patch, function) -> None:
+    """Make the command call ``function`` instead of ``run_fisher`` (the registered
+    study holds the function itself)."""
+    patch.setattr(fisher_study, "run_fisher", function)
+    study = dataclasses.replace(registry.STUDIES["fisher"], run=function)
+    patch.setitem(registry.STUDIES, "fisher", study)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +89,7 @@ def real_run(tmp_path_factory):
         contextlib.redirect_stdout(stdout),
         jax.numpy_dtype_promotion("strict"),
     ):
-        patch.setattr(fisher_study, "run_fisher", spy)
+        patch_run(patch, spy)
         default_run_only(patch)
         code = run_cli("reproduce", "--only", "fisher", "--out", str(results_folder))
     assert len(results) == 1
@@ -99,7 +107,7 @@ def replay(monkeypatch, result, expected_config=None):
         assert config == (result.config if expected_config is None else expected_config)
         return result
 
-    monkeypatch.setattr(fisher_study, "run_fisher", stand_in)
+    patch_run(monkeypatch, stand_in)
     return calls
 
 
@@ -233,7 +241,7 @@ def test_flags_reach_the_config(arguments, expected, tmp_path, monkeypatch):
         seen.append(config)
         raise _Stop
 
-    monkeypatch.setattr(fisher_study, "run_fisher", stand_in)
+    patch_run(monkeypatch, stand_in)
     with pytest.raises(_Stop):
         run_cli("fisher", *arguments, "--out", str(tmp_path / "out"))
     (config,) = seen

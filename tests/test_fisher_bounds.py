@@ -20,6 +20,7 @@ import jaxunc
 from jaxunc import bounds
 from jaxunc.cli import main
 from jaxunc.studies import fisher as fisher_study
+from jaxunc.studies import registry
 from jaxunc.studies.fisher import NO_DENSITY, FisherConfig, run_fisher
 from jaxunc.studies.registry import ModelSpec
 
@@ -264,6 +265,14 @@ class _Stop(Exception):
     pass
 
 
+def patch_run(patch, function) -> None:
+    """Make the command call ``function`` instead of ``run_fisher`` (the registered
+    study holds the function itself)."""
+    patch.setattr(fisher_study, "run_fisher", function)
+    study = dataclasses.replace(registry.STUDIES["fisher"], run=function)
+    patch.setitem(registry.STUDIES, "fisher", study)
+
+
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
@@ -289,7 +298,7 @@ def test_new_flags_reach_the_config(arguments, expected, tmp_path, monkeypatch):
         seen.append(config)
         raise _Stop
 
-    monkeypatch.setattr(fisher_study, "run_fisher", stand_in)
+    patch_run(monkeypatch, stand_in)
     with pytest.raises(_Stop):
         run_cli("fisher", *arguments, "--out", str(tmp_path / "out"))
     (config,) = seen
@@ -324,7 +333,7 @@ def test_reproduce_runs_the_gan_and_the_flow(tmp_path, monkeypatch, capsys):
         seen.append(config)
         raise _Stop
 
-    monkeypatch.setattr(fisher_study, "run_fisher", stand_in)
+    patch_run(monkeypatch, stand_in)
     with pytest.raises(_Stop):
         run_cli("reproduce", "--only", "fisher", "--out", str(tmp_path))
     assert seen == [FisherConfig()]

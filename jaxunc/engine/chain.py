@@ -35,7 +35,7 @@ from jax.flatten_util import ravel_pytree
 from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.estimators import Estimate
 from jaxunc.models import check_params
-from jaxunc.results import Result, first_failure
+from jaxunc.results import Result, estimate_result, first_failure
 from jaxunc.surrogates.base import fit_result, required_train
 
 __all__ = [
@@ -194,20 +194,12 @@ class Chain:
 def _stacked(estimates: Sequence[Estimate], fit_code: jax.Array) -> Estimate:
     """K estimates stacked to value ``(K, d)``; each fails with the fit's code when
     the fit failed, else with its own."""
-    codes = [first_failure(fit_code, _estimate_code(e)) for e in estimates]
+    codes = [first_failure(fit_code, estimate_result(e)) for e in estimates]
     code = jnp.stack(codes)
     return Estimate(
         jnp.stack([e.value for e in estimates]),
         code == Result.SUCCESSFUL,
         code,
-    )
-
-
-def _estimate_code(estimate: Estimate) -> jax.Array:
-    if estimate.result is not None:
-        return jnp.asarray(estimate.result, jnp.int32)
-    return jnp.where(
-        estimate.ok, jnp.int32(Result.SUCCESSFUL), jnp.int32(Result.FAILED)
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "align",
     "check_options",
     "choice",
+    "figures_from",
     "finite_float",
     "model_name",
     "option",
@@ -490,6 +492,18 @@ def align(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _single_run() -> dict[str, dict[str, Any]]:
     return {"": {}}
+
+
+def figures_from(module: str) -> Callable[[Any, Path], list[Path]]:
+    """A ``Study.figures``: ``save_figures(result, folder)`` of the plot module
+    ``module`` (e.g. ``"jaxunc.plots.toy"``), imported only when figures are drawn,
+    so the numerical core never imports matplotlib or the plots."""
+
+    def figures(result: Any, folder: Path) -> list[Path]:
+        return importlib.import_module(module).save_figures(result, folder)
+
+    figures.__qualname__ = f"figures_from({module!r})"
+    return figures
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,7 +38,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -64,6 +63,7 @@ from jaxunc.studies.base import (
     StudyResult,
     align,
     check_options,
+    figures_from,
     model_name,
     option,
     positive_int,
@@ -75,12 +75,11 @@ from jaxunc.studies.base import (
 )
 from jaxunc.studies.registry import (
     MODELS,
-    SURROGATES,
     ModelSpec,
     make_surrogate,
     model_spec,
 )
-from jaxunc.surrogates.base import required_train, training_losses
+from jaxunc.surrogates.base import check_surrogate, required_train, training_losses
 
 __all__ = [
     "REFERENCE_KEYS",
@@ -182,17 +181,7 @@ class EnsembleConfig:
                     "only for a registered surrogate name; configure your surrogate "
                     "object directly",
                 )
-            surrogate = self.surrogate
-            if not (
-                callable(getattr(surrogate, "fit", None))
-                and callable(getattr(surrogate, "sample", None))
-            ):
-                raise InvalidArgument(
-                    "surrogate",
-                    f"must be one of {sorted(SURROGATES)} or an object with "
-                    "fit(key, data) and sample(key, params, n) (got "
-                    f"{type(surrogate).__name__})",
-                )
+            surrogate = check_surrogate(self.surrogate)
         set_("_surrogate", surrogate)
         minimum = required_train(surrogate, parameters=len(spec.free), at_least=2)
         if self.n_train < minimum:
@@ -821,16 +810,6 @@ def table(result: EnsembleResult) -> str:
     return "\n".join(lines)
 
 
-def _figures(result: EnsembleResult, folder: Path) -> list[Path]:
-    from jaxunc.plots import ensemble
-
-    return ensemble.save_figures(result, folder)
-
-
-def _run(config: EnsembleConfig, **options: Any) -> EnsembleResult:
-    return run_ensemble(config, **options)
-
-
 STUDY = Study(
     name="ensemble",
     help="train K surrogates on K training samples: Figure 6 for real surrogates",
@@ -842,10 +821,10 @@ STUDY = Study(
         "true events, and turned into N_eff = 1/(I_1 Var)."
     ),
     config=EnsembleConfig,
-    run=_run,
+    run=run_ensemble,
     output="ensemble.json",
     table=table,
-    figures=_figures,
+    figures=figures_from("jaxunc.plots.ensemble"),
     no_plots_help="skip the figure",
     # Four surrogates on the Gaussian and the camel back, each at the defaults.
     reproduce={

@@ -31,7 +31,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -66,6 +65,7 @@ from jaxunc.studies.base import (
     align,
     check_options,
     choice,
+    figures_from,
     finite_float,
     model_name,
     option,
@@ -1408,16 +1408,6 @@ def table(result: FisherResult) -> str:
     return "\n".join(lines)
 
 
-def _figures(result: FisherResult, folder: Path) -> list[Path]:
-    from jaxunc.plots import fisher
-
-    return fisher.save_figures(result, folder)
-
-
-def _run(config: FisherConfig, **options: Any) -> FisherResult:
-    return run_fisher(config, **options)
-
-
 REPRODUCE_SIMULATIONS = {"gan": 256, "flow": 128}
 """Chain draws of the trained surrogates' runs of ``jaxunc reproduce`` (every n_gen
 from 10 to 10⁵): a GAN training with its forward-mode tangent costs about a third
@@ -1434,10 +1424,10 @@ STUDY = Study(
         "and mutual information by importance sampling."
     ),
     config=FisherConfig,
-    run=_run,
+    run=run_fisher,
     output="fisher.json",
     table=table,
-    figures=_figures,
+    figures=figures_from("jaxunc.plots.fisher"),
     no_plots_help="skip the figure",
     reproduce={
         "": {},

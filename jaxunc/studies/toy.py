@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -43,6 +42,7 @@ from jaxunc.studies.base import (
     align,
     check_options,
     choice,
+    figures_from,
     finite_float,
     positive_int,
     precision_option,
@@ -546,16 +546,6 @@ def table(result: ToyResult) -> str:
     )
 
 
-def _figures(result: ToyResult, folder: Path) -> list[Path]:
-    from jaxunc.plots import toy
-
-    return toy.save_figures(result, folder)
-
-
-def _run(config: ToyConfig, **options: Any) -> ToyResult:
-    return run_toy(config, **options)
-
-
 STUDY = Study(
     name="toy",
     help="the Gaussian toy of Appendix A (Figures 4-7)",
@@ -564,10 +554,10 @@ STUDY = Study(
         "and for generated events."
     ),
     config=ToyConfig,
-    run=_run,
+    run=run_toy,
     output="summary.json",
     table=table,
-    figures=_figures,
+    figures=figures_from("jaxunc.plots.toy"),
     figure_data=True,
     no_plots_help="skip the figures (and the extra runs behind Figures 4 and 7)",
 )

@@ -26,7 +26,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -53,6 +52,7 @@ from jaxunc.studies.base import (
     align,
     check_options,
     choice,
+    figures_from,
     finite_float,
     model_name,
     positive_int,
@@ -896,16 +896,6 @@ def table(result: ValidateResult) -> str:
     return "\n".join(lines)
 
 
-def _figures(result: ValidateResult, folder: Path) -> list[Path]:
-    from jaxunc.plots import validate
-
-    return validate.save_figures(result, folder)
-
-
-def _run(config: ValidateConfig, **options: Any) -> ValidateResult:
-    return run_validate(config, **options)
-
-
 STUDY = Study(
     name="validate",
     help="is a generated sample of N_required events an adequate substitute? "
@@ -917,10 +907,10 @@ STUDY = Study(
         "three-step protocol (predict, validate, demonstrate improvement)."
     ),
     config=ValidateConfig,
-    run=_run,
+    run=run_validate,
     output="validate.json",
     table=table,
-    figures=_figures,
+    figures=figures_from("jaxunc.plots.validate"),
     figure_data=True,
     reproduce={
         "ideal": {"surrogate": "ideal"},
