@@ -254,7 +254,7 @@ def test_tiny_gan_end_to_end(tmp_path):
     assert isinstance(payload["bounds"][1]["mean"]["pathwise"], dict)
     # the table and the figure draw a surrogate without importance sampling
     assert "verdict" in fisher_study.table(result)
-    (figure,) = fisher_study._figures(result, tmp_path)
+    (figure,) = fisher_study.STUDY.figures(result, tmp_path)
     assert figure.read_bytes()[:4] == b"\x89PNG"
 
 
