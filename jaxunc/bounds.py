@@ -1041,7 +1041,8 @@ def learned_summary_bounds(
     width: int = 32,
     learning_rate: float = 3e-3,
     weight_decay: float = 1e-4,
-) -> dict[str, BoundEstimate]:
+    max_failure_fraction: float = 0.01,
+) -> dict[str, BoundEstimate | str]:
     """Bounds from a learned summary: a small permutation-invariant network
     (``rbf_features_summary`` pooled over the events, then a linear-plus-MLP head
     trained with optax, see ``_train_head``) regresses the training score s_train on
@@ -1051,54 +1052,41 @@ def learned_summary_bounds(
 
     The head is fitted on ``simulations`` draws and the bound evaluated on another
     ``simulations`` independent draws, so fitting noise cannot inflate it.  Returns
-    ``{route: BoundEstimate}`` (pathwise by the chain rule through the head).
+    ``{route: BoundEstimate or str}`` (pathwise by the chain rule through the head;
+    a string says why a route has no number, e.g. more than
+    ``max_failure_fraction`` of the draws failed).
     """
     feature_key, fit_key, head_key, eval_key = jax.random.split(key, 4)
     summary = rbf_features_summary(model, theta, features, key=feature_key)
-    fit_set = simulate_summaries(
-        model,
-        surrogate,
-        theta,
-        n_train,
-        n_gen,
-        summary,
-        key=fit_key,
-        simulations=simulations,
-        params=params,
-        pathwise=False,
-    )
-    usable = np.all(np.isfinite(fit_set.values), 1) & (fit_set.fit_results == 0)
-    head = _train_head(
-        fit_set.values[usable],
-        fit_set.scores[usable],
+
+    def draws(draw_key: jax.Array, pathwise: bool) -> SummarySimulations:
+        return simulate_summaries(
+            model,
+            surrogate,
+            theta,
+            n_train,
+            n_gen,
+            summary,
+            key=draw_key,
+            simulations=simulations,
+            params=params,
+            pathwise=pathwise,
+        )
+
+    entry, _ = _learned_entry(
+        draws(fit_key, False),
+        draws(eval_key, _reparameterized(model)),
         key=head_key,
-        steps=steps,
-        width=width,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
+        groups=DEFAULT_GROUPS,
+        max_failure_fraction=max_failure_fraction,
+        options={
+            "steps": steps,
+            "width": width,
+            "learning_rate": learning_rate,
+            "weight_decay": weight_decay,
+        },
     )
-    pathwise = _reparameterized(model)
-    evaluation = simulate_summaries(
-        model,
-        surrogate,
-        theta,
-        n_train,
-        n_gen,
-        summary,
-        key=eval_key,
-        simulations=simulations,
-        params=params,
-        pathwise=pathwise,
-    )
-    good = np.all(np.isfinite(evaluation.values), 1) & (evaluation.fit_results == 0)
-    inputs = jnp.asarray(evaluation.values[good])
-    values = np.asarray(head(inputs), np.float64)
-    out = {"score": summary_bound(values, evaluation.scores[good])}
-    if pathwise:
-        head_jacobian = np.asarray(jax.vmap(jax.jacfwd(head))(inputs), np.float64)
-        chained = np.einsum("mdk,mkp->mdp", head_jacobian, evaluation.jacobians[good])
-        out["pathwise"] = summary_bound(values, evaluation.scores[good], chained)
-    return out
+    return entry
 
 
 # --------------------------------------------------------------- exact references
