@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import jax
 import pytest
+
+# Many tests compile the same XLA programs (the same study at the same sizes, in
+# this process, in other xdist workers and in the command-line subprocesses): they
+# share them through JAX's persistent compilation cache, in a folder made for this
+# test session (never the user's cache) and removed at its end.  Numbers cannot
+# change: a cache hit loads the very executable a compile would have produced.
+_CACHE_VARIABLE = "JAX_COMPILATION_CACHE_DIR"
+_OWN_CACHE = None
+if _CACHE_VARIABLE not in os.environ:
+    _OWN_CACHE = tempfile.mkdtemp(prefix="jaxunc-tests-xla-")
+    os.environ[_CACHE_VARIABLE] = _OWN_CACHE
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_VARIABLE])
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_CACHE is not None:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
