@@ -241,7 +241,9 @@ def simulate_summaries(
     batch: int = 64,
 ) -> SummarySimulations:
     """Run ``simulations`` draws of the chain and record, per draw, the summary of
-    D_gen, its pathwise Jacobian in θ (if ``pathwise``) and the training score.
+    D_gen, its pathwise Jacobian in θ (if ``pathwise`` and the summary is smooth;
+    else ``jacobians`` is None) and the training score: ``simulate_summary_grid``
+    for one size and one summary.
 
     ``params``: the components of θ (names from ``jaxunc.parameters``) to
     differentiate with respect to (default: all), d of them.  ``surrogate``: a
@@ -251,59 +253,21 @@ def simulate_summaries(
     result does not depend on anything but ``key`` and the sizes (``batch`` only
     changes speed and memory).
     """
-    dependent = isinstance(surrogate, ThetaDependent)
-    if not dependent:
-        check_surrogate(surrogate)
-    n_train = check_positive_int("n_train", n_train)
     n_gen = check_positive_int("n_gen", n_gen)
-    simulations = check_positive_int("simulations", simulations, minimum=2)
-    batch = check_positive_int("batch", batch)
-    flat0, unravel, names = ravel_parameters(theta)
-    index = _select_params(names, params)
-    minimum = required_train(surrogate.build(theta) if dependent else surrogate)
-    if n_train < minimum:
-        raise InvalidArgument(
-            "n_train", f"must be >= {minimum} for this surrogate (got {n_train})"
-        )
-    sub0 = flat0[index]
-
-    def full(sub: jax.Array) -> Any:
-        return unravel(flat0.at[index].set(sub))
-
-    def one(sim_key: jax.Array):
-        keys = chain_keys(sim_key, 1, truth=False)
-
-        def chain_summary(sub: jax.Array):
-            theta_ = full(sub)
-            used = surrogate.build(theta_) if dependent else surrogate
-            draw = draw_chain(model, used, theta_, n_train, (n_gen,), keys)
-            value = summary(draw.generated[0])
-            return value, (value, draw.train, draw.fit_result)
-
-        if pathwise:
-            jacobian, (value, train, code) = jax.jacfwd(chain_summary, has_aux=True)(
-                sub0
-            )
-        else:
-            value, (_, train, code) = chain_summary(sub0)
-            jacobian = jnp.zeros((value.shape[0], sub0.shape[0]), value.dtype)
-        train = jax.lax.stop_gradient(train)
-        score = jax.grad(lambda sub: jnp.sum(model.log_prob(train, full(sub))))(sub0)
-        return value, jacobian, score, code
-
-    run, width, steps = _batched_program(one, simulations, batch)
-    values, jacobians, scores, codes = jax.device_get(run(key))
-
-    def flat(a: np.ndarray) -> np.ndarray:
-        return np.asarray(a).reshape(steps * width, *np.shape(a)[2:])[:simulations]
-
-    return SummarySimulations(
-        flat(values).astype(np.float64),
-        flat(jacobians).astype(np.float64) if pathwise else None,
-        flat(scores).astype(np.float64),
-        flat(codes).astype(np.int32),
-        tuple(names[i] for i in index),
+    (by_name,) = simulate_summary_grid(
+        model,
+        surrogate,
+        theta,
+        n_train,
+        (n_gen,),
+        [summary],
+        key=key,
+        simulations=simulations,
+        params=params,
+        pathwise=pathwise,
+        batch=batch,
     )
+    return by_name[summary.name]
 
 
 # ---------------------------------------------------------------------- statistics
