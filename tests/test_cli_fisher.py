@@ -226,6 +226,20 @@ FLAG_CASES = [
         {"params": "mu-sigma", "n_gen": (5, 50), "outer": 8},
     ),
     (["--pseudo-experiments", "99"], {"pseudo_experiments": 99}),
+    # the flags of the lower bounds on I_gen (issue 12)
+    (
+        ["--model", "camelback", "--surrogate", "flow"],
+        {"params": "mu", "summaries": ("mean", "mle"), "simulations": 512},
+    ),
+    (
+        ["--model", "spectrum", "--summaries", "mle,learned"],
+        {"params": "mass", "summaries": ("mle", "learned")},
+    ),
+    (
+        ["--surrogate", "gan", "--simulations", "64", "--quantile-bins", "5"],
+        {"simulations": 64, "quantile_bins": 5, "pseudo_experiments": None},
+    ),
+    ([], {"surrogate": "ideal", "pseudo_experiments": 4000}),
 ]
 
 

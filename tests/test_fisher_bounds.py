@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_cli_fisher import _Stop, patch_run
 
 import jaxunc
 from jaxunc import bounds
 from jaxunc.cli import main
 from jaxunc.studies import fisher as fisher_study
-from jaxunc.studies import registry
 from jaxunc.studies.fisher import NO_DENSITY, FisherConfig, run_fisher
 from jaxunc.studies.registry import ModelSpec
 
@@ -259,51 +259,6 @@ def test_tiny_gan_end_to_end(tmp_path):
 
 
 # ------------------------------------------------------------- flags and reproduce
-
-
-class _Stop(Exception):
-    pass
-
-
-def patch_run(patch, function) -> None:
-    """Make the command call ``function`` instead of ``run_fisher`` (the registered
-    study holds the function itself)."""
-    patch.setattr(fisher_study, "run_fisher", function)
-    study = dataclasses.replace(registry.STUDIES["fisher"], run=function)
-    patch.setitem(registry.STUDIES, "fisher", study)
-
-
-@pytest.mark.parametrize(
-    ("arguments", "expected"),
-    [
-        (
-            ["--model", "camelback", "--surrogate", "flow"],
-            {"params": "mu", "summaries": ("mean", "mle"), "simulations": 512},
-        ),
-        (
-            ["--model", "spectrum", "--summaries", "mle,learned"],
-            {"params": "mass", "summaries": ("mle", "learned")},
-        ),
-        (
-            ["--surrogate", "gan", "--simulations", "64", "--quantile-bins", "5"],
-            {"simulations": 64, "quantile_bins": 5, "pseudo_experiments": None},
-        ),
-        ([], {"surrogate": "ideal", "pseudo_experiments": 4000}),
-    ],
-)
-def test_new_flags_reach_the_config(arguments, expected, tmp_path, monkeypatch):
-    seen = []
-
-    def stand_in(config, **options):
-        seen.append(config)
-        raise _Stop
-
-    patch_run(monkeypatch, stand_in)
-    with pytest.raises(_Stop):
-        run_cli("fisher", *arguments, "--out", str(tmp_path / "out"))
-    (config,) = seen
-    for name, value in expected.items():
-        assert getattr(config, name) == value, name
 
 
 @pytest.mark.parametrize(
