@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxunc import random as fast_random
-from jaxunc.engine.chain import chain_keys, draw_chain
+from jaxunc.engine.chain import chain_keys, check_sizes, draw_chain
 from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.parameters import ravel_parameters
 from jaxunc.results import RESULT_NAMES, Result, result_counts
@@ -605,10 +605,7 @@ def simulate_summary_grid(
     names_ = [summary.name for summary in summaries]
     if len(set(names_)) != len(names_):
         raise InvalidArgument("summaries", f"names must differ (got {names_})")
-    n_train = check_positive_int("n_train", n_train)
-    if isinstance(n_gen, (int, np.integer)) or len(n_gen) == 0:
-        raise InvalidArgument("n_gen", f"must be a non-empty sequence (got {n_gen!r})")
-    sizes = tuple(check_positive_int("n_gen", n) for n in n_gen)
+    n_train, sizes = check_sizes(n_train, n_gen)
     simulations = check_positive_int("simulations", simulations, minimum=2)
     if batch is None:
         batch = max(1, min(64, GRID_EVENTS // sum(sizes)))
