@@ -24,7 +24,13 @@ def linear_gaussian_result():
     fixture and checked nothing those do not.
     """
     config = FisherConfig(
-        fit="mean", n_gen=(10, 300), outer=256, pseudo_experiments=2000
+        fit="mean",
+        n_gen=(10, 300),
+        outer=256,
+        pseudo_experiments=2000,
+        # the lower bounds are checked in tests/test_bounds.py: the fewest draws
+        summaries=("mean",),
+        simulations=32,
     )
     return run_fisher(config, progress=False).to_json()
 

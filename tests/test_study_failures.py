@@ -111,7 +111,14 @@ def test_fisher_estimator_view_reports_failed_fits_by_code(monkeypatch):
         ),
     )
     result = run_fisher(
-        FisherConfig(n_gen=(10,), outer=2, pseudo_experiments=128, simulations=32),
+        FisherConfig(
+            n_gen=(10,),
+            outer=2,
+            pseudo_experiments=128,
+            simulations=32,
+            summaries=("mean",),
+            importance_sampling="off",
+        ),
         progress=False,
     ).to_json()
     (failures,) = result["estimator_view"]["failures"]
