@@ -598,9 +598,8 @@ def _run_for_side_effects(args: argparse.Namespace) -> None:
 
 def _covered(partials: Any, asked: tuple[int, int]) -> str:
     """The ranges the engine runs covered after clipping to their sizes."""
-    ranges = {
-        name: (state.start, state.stop) for name, state in partials.states.items()
-    }
+    states = partials.states.items()
+    ranges = {name: (state.start, state.stop) for name, state in states}
     if len(set(ranges.values())) <= 1:
         start, stop = next(iter(ranges.values()), asked)
         clipped = "" if (start, stop) == asked else " (clipped to the run's size)"

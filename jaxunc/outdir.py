@@ -116,8 +116,8 @@ def _create_staging(out: Path) -> tuple[Path, list[Path]]:
     except OSError as error:
         _remove_created(created)
         text = (
-            f"cannot create a folder under {str(out.parent)!r} "
-            f"({error.strerror or error})"
+            f"cannot write under {str(out.parent)!r}: no folder can be created "
+            f"there ({error.strerror or error})"
         )
         if error.errno in _ENVIRONMENT_ERRNOS:
             raise EnvironmentFailure("out", text) from None
