@@ -618,6 +618,14 @@ def _run_range(args: argparse.Namespace, writer: bool) -> None:
         return
     with _output(out) as staging:
         _run_for_side_effects(args)
+        states = partials.states.values()
+        if states and all(state.start == state.stop for state in states):
+            start, stop = args.range
+            raise InvalidArgument(
+                "range",
+                f"{start}:{stop} selects none of the pseudo-experiments of "
+                f"{', '.join(repr(name) for name in partials.states)}",
+            )
         partials.save(staging)
     if not quiet:
         print(

@@ -274,6 +274,12 @@ class FisherConfig:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         check_options(self)
+        check_at_precision(  # every value a flag gives, used or not (as > 0 is)
+            {"mu": self.mu, "sigma": self.sigma, "rate": self.rate},
+            self.precision,
+            max(self.n_train, *self.n_gen),
+            positive=("sigma", "rate"),
+        )
         if isinstance(self.model, ModelSpec):
             spec = self.model
         elif isinstance(self.model, str):
@@ -343,8 +349,7 @@ class FisherConfig:
         self._check_consistent()
 
     def _check_consistent(self) -> None:
-        """Refuse flags that do not apply to the model, and parameter values the
-        run's precision cannot carry (``check_at_precision``)."""
+        """Refuse flags that do not apply to the model."""
         if self.model != "gaussian" and self.fit != "mean-std":
             raise InvalidArgument(
                 "fit",
@@ -352,11 +357,6 @@ class FisherConfig:
                 f"model's fit is fixed (got fit={self.fit!r} with model="
                 f"{self.model!r})",
             )
-        values = {"gaussian": {"mu": self.mu, "sigma": self.sigma}}.get(
-            self.model, {"rate": self.rate} if self.model == "exponential" else {}
-        )
-        events = max(self.n_train, *self.n_gen)
-        check_at_precision(values, self.precision, events, ("sigma", "rate"))
 
     # ------------------------------------------------------------- the model
 
