@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import dataclasses
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -729,22 +730,34 @@ def _start_distributed(args: argparse.Namespace) -> bool:
     # CPU processes exchange their shares with Gloo (JAX's CPU collectives).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     timeout = args.process_timeout
+    message = (
+        f"jaxunc {args.command}: failed: --coordinator: the {args.num_processes}-"
+        f"process run at {args.coordinator} did not start within --process-timeout "
+        f"{timeout} s (a peer never arrived); start every process with the same "
+        "--coordinator and --num-processes, or check the address. Nothing was "
+        "written.\n"
+    )
+
+    def give_up() -> None:  # JAX aborts the process itself (SIGABRT) a bit later
+        sys.stderr.write(message)
+        sys.stderr.flush()
+        os._exit(EXIT_ENVIRONMENT)
+
+    watchdog = threading.Timer(timeout, give_up)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         jax.distributed.initialize(
             coordinator_address=args.coordinator,
             num_processes=args.num_processes,
             process_id=args.process_id,
-            initialization_timeout=timeout,
+            initialization_timeout=timeout + 60,
             heartbeat_timeout_seconds=timeout,
         )
-    except Exception as error:  # JAX reports a missing peer as a runtime error
-        raise EnvironmentFailure(
-            "coordinator",
-            f"could not start the {args.num_processes}-process run at "
-            f"{args.coordinator} within --process-timeout {timeout} s "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-            "start every process with the same --coordinator, or check the address",
-        ) from error
+    except Exception as error:  # a missing peer reported as a runtime error
+        raise EnvironmentFailure("coordinator", message.split(": ", 3)[-1]) from error
+    finally:
+        watchdog.cancel()
     return jax.process_index() == 0
 
 
