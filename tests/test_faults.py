@@ -8,6 +8,7 @@ import dataclasses
 import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -177,19 +178,17 @@ def test_sigterm_during_figures_leaves_nothing(tmp_path):
 
 
 def test_leftovers_of_a_killed_run_are_removed_and_reported(tmp_path):
-    """SIGKILL leaves a staging folder; the next run into the same folder removes
-    it (its process is gone) and says so; another host's is reported, kept."""
+    """SIGKILL leaves a staging folder (here: one named for a process that has
+    exited); the next run into the same folder removes it and says so; another
+    host's is reported and kept."""
+    from jaxunc.outdir import _host
+
     out = tmp_path / "out"
-    script = (
-        "import os, sys\n"
-        "from jaxunc.outdir import output_folder\n"
-        "with output_folder(__import__('pathlib').Path(sys.argv[1])) as staging:\n"
-        "    (staging / 'summary.json').write_text('half')\n"
-        "    os.kill(os.getpid(), 9)\n"
-    )
-    killed = subprocess.run([sys.executable, "-c", script, str(out)], check=False)
-    assert killed.returncode == -signal.SIGKILL
-    (left,) = _hidden(tmp_path)
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    left = tmp_path / f".out.jaxunc-staging-{_host()}-{finished.pid}-dead"
+    left.mkdir()
+    (left / "summary.json").write_text("half")
     other = tmp_path / ".out.jaxunc-staging-elsewhere-1-abc"
     other.mkdir()
     reported = []
@@ -197,9 +196,32 @@ def test_leftovers_of_a_killed_run_are_removed_and_reported(tmp_path):
         (staging / "summary.json").write_text("whole")
     assert (out / "summary.json").read_text() == "whole"
     assert _hidden(tmp_path) == [other.name]
-    assert any("removed" in m and left in m for m in reported), reported
+    assert any("removed" in m and left.name in m for m in reported), reported
     assert any("elsewhere" in m and "in place" in m for m in reported), reported
     assert clean_leftovers(out) and _hidden(tmp_path) == [other.name]
+
+
+def test_a_peer_that_never_arrives_ends_the_run(tmp_path):
+    """Process 0 of a 2-process run whose peer never starts: exit 3 with one
+    paragraph within --process-timeout (plus start-up), nothing written."""
+    out = tmp_path / "out"
+    with socket.socket() as probe:  # a free port on 127.0.0.1
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [*TOY, "--no-plots", "--out", str(out), "--coordinator"]
+    argv += [f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0"]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxunc", *argv[0:], "--process-timeout", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == EXIT_ENVIRONMENT, done.stderr[-2000:]
+    assert "--process-timeout 2 s" in done.stderr and "Traceback" not in done.stderr
+    assert time.perf_counter() - start < 40
+    assert not out.exists() and _hidden(tmp_path) == []
 
 
 def test_checkpoint_temporaries_of_a_killed_write_are_removed(tmp_path):
