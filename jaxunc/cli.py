@@ -6,8 +6,14 @@ one flag per ``option`` field of the study's configuration, plus the run flags
 study's ``reproduce`` runs; ``jaxunc merge`` combines the partial results of --range
 runs.
 
-Exit codes: 0 success, 2 bad arguments (nothing is written), 1 any other failure
-(nothing half-written: files are written to a temporary folder and moved into place).
+Exit codes (``jaxunc.errors``): 0 success; 2 bad input (an argument, a size that
+does not fit the memory budget, a corrupt or foreign file given on the command line);
+3 a failure of the environment (disk full, a file that cannot be written, a lost
+peer process, SIGINT or SIGTERM); 1 an unexpected failure (a bug: ``--debug`` shows
+its traceback).  Every failure prints one paragraph naming the argument or resource,
+without a traceback unless ``--debug``.  Nothing is half-written: the output folder is
+built in a staging folder next to ``--out`` (created before any work) and replaces
+the previous folder whole (``jaxunc.outdir``).
 """
 
 from __future__ import annotations
@@ -18,16 +24,25 @@ import contextvars
 import dataclasses
 import json
 import os
-import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxunc.errors import InvalidArgument
+from jaxunc.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_FAILURE,
+    EnvironmentFailure,
+    Interrupted,
+    InvalidArgument,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -79,6 +94,21 @@ def _memory_size(text: str) -> int:
         return parse_memory(text)
     except InvalidArgument as error:
         raise argparse.ArgumentTypeError(error.detail) from None
+
+
+def _address(text: str) -> str:
+    """``HOST:PORT`` with a port in [1, 65535]."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT with a port in [1, 65535], got {text!r}"
+        )
+    return text
+
+
+DEFAULT_PROCESS_TIMEOUT = 300
+"""Seconds a multi-process run waits for its peers (to start, or between
+heartbeats) before the survivors stop with exit code 3."""
 
 
 def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +166,7 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--coordinator",
+        type=_address,
         default=None,
         metavar="HOST:PORT",
         help=(
@@ -147,6 +178,17 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--num-processes", type=parse_positive_int, default=None, metavar="N"
     )
     parser.add_argument("--process-id", type=int, default=None, metavar="I")
+    parser.add_argument(
+        "--process-timeout",
+        type=parse_positive_int,
+        default=DEFAULT_PROCESS_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "multi-process runs: seconds to wait for peers that never start or stop "
+            "answering; the survivors then exit with code 3 and a checkpoint stays "
+            "usable (default: %(default)s)"
+        ),
+    )
 
 
 _ENGINE_OPTIONS = (
@@ -243,6 +285,18 @@ def _add_study_parser(commands: Any, study: Any) -> None:
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
     _add_engine_arguments(parser)
+    _add_debug(parser)
+
+
+_DEBUG_HELP = "print the traceback of a failure (for bug reports)"
+
+
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    """--debug after the command too (only set when given: the top-level default
+    stays)."""
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
+    )
 
 
 def _study_list(text: str) -> tuple[str, ...]:
@@ -275,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
             "chain θ → D_train → surrogate → D_gen → estimate."
         ),
     )
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
@@ -335,36 +390,38 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
+    for sub in (reproduce, merge):
+        _add_debug(sub)
     return parser
 
 
 # ------------------------------------------------------------------ running a study
 
 
-def _check_writable(out: Path) -> None:
-    """Fail before any work if ``out`` cannot be created or written."""
+def _check_out_root(out: Path) -> None:
+    """Fail before any work if ``out`` (a folder of output folders) is a file."""
     if out.exists() and not out.is_dir():
         raise InvalidArgument("out", f"{str(out)!r} exists and is not a folder")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise InvalidArgument("out", f"cannot write under {str(probe)!r}")
 
 
-@contextlib.contextmanager
-def _staging(out: Path):
-    """A temporary folder next to ``out``; its files move into ``out`` only on
-    success."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        yield staging
-        out.mkdir(parents=True, exist_ok=True)
-        for item in sorted(staging.iterdir()):
-            os.replace(item, out / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _ours(folder: Path) -> bool:
+    """Whether ``folder`` looks like an output folder this program wrote (a study's
+    JSON or a partial result in it): only such folders are replaced."""
+    from jaxunc.studies.registry import STUDIES
+
+    names = {study.output for study in STUDIES.values()} | {"partial.json"}
+    return any((folder / name).is_file() for name in names)
+
+
+def _notice(message: str) -> None:
+    print(f"jaxunc: warning: {message}", file=sys.stderr)
+
+
+def _output(out: Path) -> contextlib.AbstractContextManager[Path]:
+    """The staging folder replacing ``out`` whole on success (``jaxunc.outdir``)."""
+    from jaxunc.outdir import output_folder
+
+    return output_folder(out, _ours, _notice)
 
 
 def _write_json(path: Path, result: Any) -> None:
@@ -385,6 +442,34 @@ def _report(caught: list[warnings.WarningMessage], notices: tuple) -> None:
             )
 
 
+def _memory_budget(args: argparse.Namespace) -> int:
+    """--memory-budget, or the engine's default (half the device's memory)."""
+    budget = getattr(args, "memory_budget", None)
+    if budget is not None:
+        return budget
+    import jax
+
+    from jaxunc.engine.plan import default_memory_budget
+
+    return default_memory_budget(jax.local_devices())
+
+
+def _check_range(config: Any, args: argparse.Namespace) -> None:
+    """Refuse a --range that starts beyond the study's pseudo-experiments (it would
+    select nothing)."""
+    pseudo_range = getattr(args, "range", None)
+    total = getattr(config, "pseudo_experiments", None)
+    if pseudo_range is None or not isinstance(total, int):
+        return
+    start, stop = pseudo_range
+    if start >= total:
+        raise InvalidArgument(
+            "range",
+            f"{start}:{stop} selects none of the {total} pseudo-experiments "
+            f"(--pseudo-experiments); START must be < {total}",
+        )
+
+
 def _run_study(
     study: Any,
     args: argparse.Namespace,
@@ -392,24 +477,31 @@ def _run_study(
     quiet: bool,
     figures: bool,
     overrides: Mapping[str, Any],
+    config: Any = None,
 ) -> None:
-    """Build the study's configuration, run it, write its JSON (and figures) into
-    ``out``, print its table."""
-    config = study.config(**overrides)
-    _check_writable(out)
+    """Build the study's configuration, check its sizes against the memory budget,
+    run it, write its JSON (and figures) into a staging folder that replaces ``out``
+    whole, print its table."""
+    from jaxunc.studies.base import check_memory_needs
+
+    if config is None:
+        config = study.config(**overrides)
+    _check_range(config, args)
+    if study.memory is not None:
+        check_memory_needs(study.memory(config), _memory_budget(args))
     options: dict[str, Any] = {
         "progress": not quiet,
         "engine_options": _engine_options(args),
     }
     if study.figure_data:
         options["figures"] = figures
-    with warnings.catch_warnings(record=True) as caught:
-        for category in study.notices:
-            warnings.simplefilter("always", category)
-        result = study.run(config, **options)
     scratch = _SCRATCH_OUTPUT.get()
     written: list[Path] = []
-    with _staging(out) as staging:
+    with _output(out) as staging:
+        with warnings.catch_warnings(record=True) as caught:
+            for category in study.notices:
+                warnings.simplefilter("always", category)
+            result = study.run(config, **options)
         if scratch:  # a part of a --range run: its statistics may be NaN
             (staging / study.output).write_text("{}\n")
         else:
@@ -424,19 +516,19 @@ def _run_study(
     _report(caught, study.notices)
 
 
-def _study_command(args: argparse.Namespace) -> None:
+def _study_command(args: argparse.Namespace, config: Any = None) -> None:
     from jaxunc.studies.registry import study
 
     chosen = study(args.command)
     overrides = {name: getattr(args, name) for name in _cli_fields(chosen.config)}
-    _run_study(chosen, args, args.out, args.quiet, not args.no_plots, overrides)
+    _run_study(chosen, args, args.out, args.quiet, not args.no_plots, overrides, config)
 
 
 def _reproduce(args: argparse.Namespace) -> None:
     from jaxunc.studies.registry import STUDIES
 
     start = time.perf_counter()
-    _check_writable(args.out)
+    _check_out_root(args.out)
     only = args.only or _reproduced(STUDIES)
     for name in _reproduced(STUDIES):
         if name not in only:
@@ -459,6 +551,7 @@ _NOT_IDENTITY = frozenset(
         "command",
         "out",
         "quiet",
+        "debug",
         "range",
         "checkpoint",
         "checkpoint_interval",
@@ -467,6 +560,7 @@ _NOT_IDENTITY = frozenset(
         "coordinator",
         "num_processes",
         "process_id",
+        "process_timeout",
         "engine_partials",
         "engine_merge",
     }
@@ -503,26 +597,70 @@ def _run_for_side_effects(args: argparse.Namespace) -> None:
         _SCRATCH_OUTPUT.reset(token)
 
 
+def _covered(partials: Any, asked: tuple[int, int]) -> str:
+    """The ranges the engine runs covered after clipping to their sizes."""
+    states = partials.states.items()
+    ranges = {name: (state.start, state.stop) for name, state in states}
+    if len(set(ranges.values())) <= 1:
+        start, stop = next(iter(ranges.values()), asked)
+        clipped = "" if (start, stop) == asked else " (clipped to the run's size)"
+        return f"[{start}, {stop}){clipped}"
+    return "; ".join(f"[{a}, {b}) of {name!r}" for name, (a, b) in ranges.items())
+
+
 def _run_range(args: argparse.Namespace, writer: bool) -> None:
     from jaxunc.checkpoint import PartialResults
 
     out, quiet = args.out, args.quiet
-    if writer:
-        _check_writable(out)
     partials = PartialResults(_partial_info(args))
     args.engine_partials = partials
-    _run_for_side_effects(args)
     if not writer:
+        _run_for_side_effects(args)
         return
-    with _staging(out) as staging:
+    with _output(out) as staging:
+        _run_for_side_effects(args)
+        states = partials.states.values()
+        if states and all(state.start == state.stop for state in states):
+            start, stop = args.range
+            raise InvalidArgument(
+                "range",
+                f"{start}:{stop} selects none of the pseudo-experiments of "
+                f"{', '.join(repr(name) for name in partials.states)}",
+            )
         partials.save(staging)
     if not quiet:
-        start, stop = args.range
         print(
-            f"wrote the partial result of pseudo-experiments [{start}, {stop}) to "
-            f"{out}/partial.json; combine the parts with 'jaxunc merge PART... "
-            "--out DIR'"
+            "wrote the partial result of pseudo-experiments "
+            f"{_covered(partials, args.range)} to {out}/partial.json; combine the "
+            "parts with 'jaxunc merge PART... --out DIR'"
         )
+
+
+def _merge_config(study: Any, arguments: Mapping[str, Any], path: Path) -> Any:
+    """The study's configuration from the arguments stored in a part; a missing or
+    bad one is named with the part's file and key."""
+    where = f"{str(path / 'partial.json')!r}"
+    missing = [name for name in _cli_fields(study.config) if name not in arguments]
+    if missing or "no_plots" not in arguments:
+        key = missing[0] if missing else "no_plots"
+        raise InvalidArgument(
+            "parts",
+            f"{where} lacks the argument {key!r} (info.arguments); it was not written "
+            "by 'jaxunc ... --range', or was edited",
+        )
+    try:
+        return study.config(
+            **{name: arguments[name] for name in _cli_fields(study.config)}
+        )
+    except (InvalidArgument, TypeError, ValueError) as error:
+        key = getattr(error, "argument", None)
+        detail = getattr(error, "detail", str(error))
+        raise InvalidArgument(
+            "parts",
+            f"{where} holds a bad value"
+            + (f" of the argument {key!r} (info.arguments)" if key else "")
+            + f": {detail}",
+        ) from None
 
 
 def _merge(args: argparse.Namespace) -> None:
@@ -544,8 +682,16 @@ def _merge(args: argparse.Namespace) -> None:
             )
     command = first.get("command")
     if command not in STUDIES:
-        raise InvalidArgument("parts", f"unknown command {command!r} in the parts")
-    arguments = dict(first.get("arguments", {}))
+        raise InvalidArgument(
+            "parts",
+            f"unknown command {command!r} in {str(args.parts[0] / 'partial.json')!r}",
+        )
+    arguments = first.get("arguments", {})
+    if not isinstance(arguments, dict):
+        raise InvalidArgument(
+            "parts", f"{str(args.parts[0] / 'partial.json')!r} is corrupt (arguments)"
+        )
+    arguments = dict(arguments)
     for name, value in arguments.items():  # JSON lists back to the parsed tuples
         if isinstance(value, list):
             arguments[name] = tuple(value)
@@ -557,7 +703,8 @@ def _merge(args: argparse.Namespace) -> None:
     namespace.quiet = args.quiet
     namespace.engine_merge = parts
     with _precision_scope(namespace):
-        _study_command(namespace)
+        config = _merge_config(STUDIES[command], arguments, args.parts[0])
+        _study_command(namespace, config)
 
 
 _POSITIONAL = {"parts": "PART"}
@@ -582,11 +729,35 @@ def _start_distributed(args: argparse.Namespace) -> bool:
 
     # CPU processes exchange their shares with Gloo (JAX's CPU collectives).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=args.coordinator,
-        num_processes=args.num_processes,
-        process_id=args.process_id,
+    timeout = args.process_timeout
+    message = (
+        f"jaxunc {args.command}: failed: --coordinator: the {args.num_processes}-"
+        f"process run at {args.coordinator} did not start within --process-timeout "
+        f"{timeout} s (a peer never arrived); start every process with the same "
+        "--coordinator and --num-processes, or check the address. Nothing was "
+        "written.\n"
     )
+
+    def give_up() -> None:  # JAX aborts the process itself (SIGABRT) a bit later
+        sys.stderr.write(message)
+        sys.stderr.flush()
+        os._exit(EXIT_ENVIRONMENT)
+
+    watchdog = threading.Timer(timeout, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+            initialization_timeout=timeout + 60,
+            heartbeat_timeout_seconds=timeout,
+        )
+    except Exception as error:  # a missing peer reported as a runtime error
+        raise EnvironmentFailure("coordinator", message.split(": ", 3)[-1]) from error
+    finally:
+        watchdog.cancel()
     return jax.process_index() == 0
 
 
@@ -600,33 +771,124 @@ def _precision_scope(args: argparse.Namespace) -> contextlib.AbstractContextMana
     return jax.enable_x64(True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    command = parser._subparsers._group_actions[0].choices[args.command]
+# ------------------------------------------------------------- the error boundary
+
+
+def _raise_interrupted(number: int, frame: Any) -> None:
+    raise Interrupted(signal.Signals(number).name)
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """SIGTERM raises ``Interrupted`` in the main thread for the command's duration
+    (SIGINT already raises KeyboardInterrupt), so staging folders and temporary
+    checkpoint files are removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
-        writer = _start_distributed(args) if hasattr(args, "coordinator") else True
-        with _precision_scope(args):
-            if getattr(args, "range", None) is not None:
-                _run_range(args, writer)
-            elif not writer:
-                _run_for_side_effects(args)
-            else:
-                _command(args)
-    except InvalidArgument as error:
-        command.print_usage(sys.stderr)
-        flag = _POSITIONAL.get(error.argument) or "--" + error.argument.replace(
-            "_", "-"
-        )
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _flag(argument: str) -> str:
+    return _POSITIONAL.get(argument) or "--" + argument.replace("_", "-")
+
+
+def _os_error_text(error: OSError) -> str:
+    where = error.filename
+    text = error.strerror or str(error)
+    if error.errno in (28, 122):  # ENOSPC, EDQUOT
+        text += "; free some space (or give another --out / --checkpoint) and rerun"
+    return f"{str(where)!r}: {text}" if where else text
+
+
+def _failure(args: Any, error: BaseException, debug: bool) -> int:
+    """Print one paragraph for ``error`` (the traceback too with --debug); the exit
+    code."""
+    name = getattr(args, "command", None)
+    prefix = f"jaxunc {name}" if name else "jaxunc"
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, InvalidArgument):
         print(
-            f"jaxunc {args.command}: error: argument {flag}: {error.detail}",
+            f"{prefix}: error: argument {_flag(error.argument)}: {error.detail}",
             file=sys.stderr,
         )
-        return 2
-    except KeyboardInterrupt:
-        print("jaxunc: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        return EXIT_BAD_INPUT
+    if isinstance(error, (Interrupted, KeyboardInterrupt)):
+        signal_name = getattr(error, "signal_name", "SIGINT")
+        print(
+            f"{prefix}: interrupted by {signal_name}; nothing was written (a "
+            "--checkpoint keeps the chunks completed so far: rerun the same command "
+            "to resume)",
+            file=sys.stderr,
+        )
+        return EXIT_ENVIRONMENT
+    if isinstance(error, EnvironmentFailure):
+        flag = _flag(error.resource) if error.resource.isidentifier() else ""
+        print(
+            f"{prefix}: failed: {flag + ': ' if flag else ''}{error.detail}",
+            file=sys.stderr,
+        )
+        return EXIT_ENVIRONMENT
+    if isinstance(error, OSError):
+        print(
+            f"{prefix}: failed: {_os_error_text(error)}; nothing was written",
+            file=sys.stderr,
+        )
+        return EXIT_ENVIRONMENT
+    if isinstance(error, MemoryError):
+        print(
+            f"{prefix}: failed: out of memory ({error}); give a smaller "
+            "--memory-budget or --chunk-size, or smaller sizes",
+            file=sys.stderr,
+        )
+        return EXIT_ENVIRONMENT
+    print(
+        f"{prefix}: internal error: {type(error).__name__}: {error}. Nothing was "
+        "written. This is a bug: rerun with --debug for the traceback and report it.",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE
+
+
+def _run(args: argparse.Namespace) -> None:
+    writer = _start_distributed(args) if hasattr(args, "coordinator") else True
+    with _precision_scope(args):
+        if getattr(args, "range", None) is not None:
+            _run_range(args, writer)
+        elif not writer:
+            _run_for_side_effects(args)
+        else:
+            _command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``jaxunc`` command: the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    args = None
+    with _signals_raise():
+        try:
+            args = build_parser().parse_args(argv)
+            debug = getattr(args, "debug", False)
+            _run(args)
+        except SystemExit:
+            raise
+        except BaseException as error:  # the one boundary: see _failure
+            if isinstance(error, InvalidArgument) and args is not None:
+                _usage(args)
+            return _failure(args, error, debug)
     return 0
+
+
+def _usage(args: argparse.Namespace) -> None:
+    parser = build_parser()
+    command = parser._subparsers._group_actions[0].choices[args.command]
+    command.print_usage(sys.stderr)
 
 
 if __name__ == "__main__":

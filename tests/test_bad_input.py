@@ -23,6 +23,7 @@ import pytest
 
 from jaxunc import cli
 from jaxunc.engine import Chain, run_pseudo_experiments
+from jaxunc.engine.checkpoint import FORMAT_VERSION
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, SampleMean, fit_model
 from jaxunc.information import fisher_information, kl_divergence
@@ -58,8 +59,18 @@ COMMANDS: dict[str, list[str]] = {
 
 # Bad values per option: (value, words the message must contain besides the flag).
 BAD_VALUES: dict[str, list[tuple[str, str]]] = {
-    "--pseudo-experiments": [("0", "positive"), ("-3", "positive"), ("1e3", "")],
-    "--n-train": [("0", "positive"), ("1", ">= 2"), ("many", "")],
+    "--pseudo-experiments": [
+        ("0", "positive"),
+        ("-3", "positive"),
+        ("1e3", ""),
+        ("5000000000", "<= 4294967295"),
+    ],
+    "--n-train": [
+        ("0", "positive"),
+        ("1", ">= 2"),
+        ("many", ""),
+        ("3000000000", "<= 2147483647"),
+    ],
     "--n-gen": [
         ("10,,x", "comma-separated"),
         ("0", "positive"),
@@ -68,8 +79,14 @@ BAD_VALUES: dict[str, list[tuple[str, str]]] = {
         ("10;20", ""),
     ],
     "--mu": [("nan", "finite"), ("inf", "finite"), ("one", "number")],
-    "--sigma": [("0", "> 0"), ("-1", "> 0"), ("-inf", "finite")],
-    "--rate": [("0", "> 0"), ("nan", "finite")],
+    "--sigma": [
+        ("0", "> 0"),
+        ("-1", "> 0"),
+        ("-inf", "finite"),
+        ("1e39", "too large for float32"),
+        ("1e-46", "too small for float32"),
+    ],
+    "--rate": [("0", "> 0"), ("nan", "finite"), ("1e39", "too large for float32")],
     "--seed": [("-1", "[0, 2**63)"), ("2.5", ""), (str(2**63), "[0, 2**63)")],
     "--precision": [("float16", "invalid choice")],
     "--fit": [("median", "invalid choice")],
@@ -78,17 +95,38 @@ BAD_VALUES: dict[str, list[tuple[str, str]]] = {
     "--params": [("lambda", "invalid choice")],
     "--outer": [("1", ">= 2"), ("0", "positive")],
     "--chunk-size": [("0", "positive"), ("-8", "positive")],
-    "--memory-budget": [("lots", ""), ("0", ""), ("-1GiB", "")],
+    "--memory-budget": [
+        ("lots", ""),
+        ("0", ""),
+        ("-1GiB", ""),
+        ("1e400GB", "at most"),
+    ],
     "--checkpoint-interval": [("-1", ">= 0"), ("nan", "finite")],
-    "--range": [("5:2", "START < STOP"), ("a:b", "START:STOP"), ("3", "START:STOP")],
+    "--range": [
+        ("5:2", "START < STOP"),
+        ("a:b", "START:STOP"),
+        ("3", "START:STOP"),
+        ("5000000:6000000", "selects none"),
+    ],
     "--num-processes": [("0", "positive")],
+    "--coordinator": [("not-a-host", "HOST:PORT"), ("host:0", "HOST:PORT")],
+    "--process-timeout": [("0", "positive")],
     "--surrogate": [("vae", "invalid choice")],
     "--ensemble-size": [("0", "positive"), ("1", ">= 2")],
-    "--n-required": [("10,,x", "comma-separated"), ("0", "positive")],
+    "--n-required": [
+        ("10,,x", "comma-separated"),
+        ("0", "positive"),
+        ("3000000000", "<= 2147483647"),
+    ],
     "--bins": [("1", ">= 2"), ("0", "positive")],
     "--binning": [("log", "invalid choice")],
     "--alpha": [("0", ""), ("1.5", ""), ("nan", "finite")],
-    "--n-quantiles": [("5,,", "comma-separated"), ("0", "positive")],
+    "--n-quantiles": [
+        ("5,,", "comma-separated"),
+        ("0", "positive"),
+        ("97,101,103,107", "fine grid"),
+        (",".join(str(q) for q in range(2, 32)), "fine grid"),
+    ],
     "--replicas": [("0", "positive")],
     "--protocol-pseudo-experiments": [("0", "positive")],
 }
@@ -149,6 +187,45 @@ def test_command_rejects_bad_value(command, flag, value, words, tmp_path, capsys
     assert_nothing_written(out)
 
 
+# Bad combinations: (command, extra arguments, the flag named, words).  Sizes are
+# refused before any allocation (under --memory-budget 1GiB, within 10 s).
+BAD_COMBINATIONS = [
+    ("toy", ["--mu", "3e38", "--sigma", "3e38"], "--mu", "too large"),
+    ("toy", ["--fit", "mean", "--ddof", "1"], "--ddof", "--fit mean"),
+    ("fisher", ["--model", "exponential", "--fit", "mean"], "--fit", "Gaussian"),
+    ("fisher", ["--outer", "100000000", "--memory-budget", "1GiB"], "--outer", "MiB"),
+    (
+        "validate",
+        ["--n-quantiles", "2,3,5,7,11,13", "--memory-budget", "1MiB"],
+        "--n-quantiles",
+        "memory budget",
+    ),
+    ("toy", ["--num-processes", "2"], "--coordinator", "needs"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "flag", "words"),
+    BAD_COMBINATIONS,
+    ids=[f"{c}:{' '.join(e)}" for c, e, _, _ in BAD_COMBINATIONS],
+)
+def test_command_rejects_bad_combination(command, extra, flag, words, tmp_path, capsys):
+    import resource
+    import time
+
+    argv, out = command_line(command, tmp_path, *extra)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    start = time.perf_counter()
+    code, err = run_cli(argv, out, capsys)
+    assert time.perf_counter() - start < 10.0
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
+    assert grown < 2**20, f"peak memory grew by {grown} KiB"
+    assert code == 2, err
+    assert f"argument {flag}" in err and words in err, err
+    assert "Traceback" not in err
+    assert_nothing_written(out)
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_command_rejects_unknown_option(command, tmp_path, capsys):
     argv, out = command_line(command, tmp_path, "--n-gne", "10")
@@ -197,6 +274,47 @@ def test_merge_rejects_missing_and_corrupt_parts(tmp_path, capsys):
         code, err = run_cli(["merge", str(part), "--out", str(out)], out, capsys)
         assert code == 2, err
         assert "argument PART" in err and str(part) in err, err
+        assert not out.exists()
+
+
+def _part(folder: Path, arguments: dict) -> Path:
+    """A partial result of no engine run with the given stored arguments."""
+    folder.mkdir()
+    info = {"command": "toy", "arguments": arguments}
+    (folder / "partial.json").write_text(
+        json.dumps({"format": FORMAT_VERSION, "info": info, "runs": {}})
+    )
+    return folder
+
+
+def _toy_arguments(**changes) -> dict:
+    """The arguments a ``toy --range`` part stores, with ``changes``."""
+    config = ToyConfig()
+    arguments = {name: getattr(config, name) for name in cli._cli_fields(ToyConfig)}
+    arguments = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in arguments.items()
+    }
+    return {**arguments, "no_plots": True, **changes}
+
+
+def test_merge_names_the_part_and_key(tmp_path, capsys):
+    out = tmp_path / "merged"
+    lacking = _toy_arguments()
+    del lacking["sigma"]
+    cases = [
+        (_part(tmp_path / "lacking", lacking), "lacks the argument 'sigma'"),
+        (
+            _part(tmp_path / "bad", _toy_arguments(pseudo_experiments=0)),
+            "bad value of the argument 'pseudo_experiments'",
+        ),
+        (_part(tmp_path / "nothing", {}), "lacks the argument"),
+    ]
+    for part, words in cases:
+        code, err = run_cli(["merge", str(part), "--out", str(out)], out, capsys)
+        assert code == 2, err
+        assert "argument PART" in err and words in err, err
+        assert str(part / "partial.json") in err, err
+        assert "--pseudo-experiments" not in err and "Traceback" not in err
         assert not out.exists()
 
 

@@ -176,12 +176,30 @@ def read_json(path: Path, argument: str) -> dict:
 def write_json_atomic(path: Path, value: dict) -> None:
     path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(_canonical(value), stream, indent=2, sort_keys=True)
-        stream.write("\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(_canonical(value), stream, indent=2, sort_keys=True)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:  # disk full, SIGTERM: no temporary file left behind
+        with _suppress_os_error():
+            os.unlink(temporary)
+        raise
+
+
+def remove_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files of ``write_state``/``write_json_atomic`` for
+    ``path`` left by a process killed mid-write (SIGKILL); the ones removed.  Call
+    it only from the process that owns ``path``."""
+    path = Path(path)
+    removed = []
+    for leftover in path.parent.glob(f".{path.name}-*"):
+        with _suppress_os_error():
+            leftover.unlink()
+            removed.append(leftover)
+    return removed
 
 
 def check_checkpoint_folder(folder: str | os.PathLike) -> None:

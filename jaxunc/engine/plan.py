@@ -55,6 +55,7 @@ HOST_BYTES_PER_OUTPUT_BYTE = 16
 copy and the float64 reduction buffers."""
 
 MINIMUM_MEMORY_BUDGET = 2**20
+MAXIMUM_MEMORY_BUDGET = 2**60
 
 _UNITS = {
     "": 1,
@@ -116,8 +117,11 @@ def parse_memory(text: Any, argument: str = "memory_budget") -> int:
                 f"(got {text!r})",
             )
         number, unit = float(match.group(1)), match.group(2).lower()
-    size = int(number * _UNITS[unit])
-    if not math.isfinite(number) or size < MINIMUM_MEMORY_BUDGET:
+    total = number * _UNITS[unit]
+    if not math.isfinite(total) or total > MAXIMUM_MEMORY_BUDGET:
+        raise InvalidArgument(argument, f"must be at most 1EiB (got {text!r})")
+    size = int(total)
+    if size < MINIMUM_MEMORY_BUDGET:
         raise InvalidArgument(argument, f"must be at least 1MiB (got {text!r})")
     return size
 

@@ -41,6 +41,7 @@ from jaxunc.engine.checkpoint import (
     identity_hash,
     open_checkpoint,
     read_state,
+    remove_temporaries,
     write_state,
 )
 from jaxunc.engine.identity import Traced, output_layout, run_identity, trace
@@ -301,6 +302,7 @@ def _resume(run: _Run, plan: Plan) -> tuple[Path | None, dict[str, Accumulator]]
         return None, accumulators
     folder = open_checkpoint(run.options.checkpoint, run.identity)
     state_path = folder / f"state-{plan.share_start}-{plan.share_stop}.npz"
+    remove_temporaries(state_path)  # of a write killed with SIGKILL
     if not state_path.exists():
         return state_path, accumulators
     arrays, meta = read_state(state_path, "checkpoint")

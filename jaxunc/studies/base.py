@@ -39,6 +39,7 @@ __all__ = [
     "Study",
     "StudyResult",
     "align",
+    "check_memory_needs",
     "check_options",
     "choice",
     "figures_from",
@@ -64,6 +65,10 @@ K_SIGMA = 3.0
 standard errors."""
 
 _NO_DEFAULT = dataclasses.MISSING
+
+MAX_SIZE = 2**31 - 1
+"""The largest count an option may give (events, bins, replicas): XLA indexes an
+array's elements with 32-bit integers, so one array holds fewer than 2**31."""
 
 
 # ------------------------------------------------------------------------ options
@@ -210,18 +215,20 @@ def positive_int(
     *,
     help: str = "",
     minimum: int = 1,
+    maximum: int = MAX_SIZE,
     why: str = "",
     optional: bool = False,
     metavar: str | None = None,
     cli: bool = True,
 ) -> Any:
-    """An integer >= ``minimum`` (>= 1); ``why`` ends the message of a value below
-    ``minimum`` (e.g. "to measure a spread"); ``optional``: None is allowed."""
+    """An integer in [``minimum``, ``maximum``] (default [1, 2**31 - 1]); ``why``
+    ends the message of a value below ``minimum`` (e.g. "to measure a spread");
+    ``optional``: None is allowed."""
 
     def check(name: str, value: Any) -> Any:
         if value is None and optional:
             return None
-        value = check_positive_int(name, value)
+        value = check_positive_int(name, value, maximum=maximum)
         if value < minimum:
             raise InvalidArgument(
                 name, f"must be >= {minimum}{' ' + why if why else ''} (got {value})"
@@ -276,14 +283,14 @@ def sizes(
     metavar: str = "N1,N2,...",
     cli: bool = True,
 ) -> Any:
-    """A non-empty tuple of integers >= ``minimum`` (an int is a 1-tuple);
-    ``increasing``: strictly increasing."""
+    """A non-empty tuple of integers in [``minimum``, 2**31 - 1] (an int is a
+    1-tuple); ``increasing``: strictly increasing."""
 
     def check(name: str, value: Any) -> tuple[int, ...]:
         values = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
         if not values:
             raise InvalidArgument(name, "must list at least one size")
-        values = tuple(check_positive_int(name, v) for v in values)
+        values = tuple(check_positive_int(name, v, maximum=MAX_SIZE) for v in values)
         ordered = list(values) == sorted(set(values))
         if min(values) < minimum or (increasing and not ordered):
             wanted = "strictly increasing integers" if increasing else "integers"
@@ -487,6 +494,23 @@ def align(rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
+# ------------------------------------------------------------------ memory needs
+
+
+def check_memory_needs(needs: Sequence[tuple[str, int, str]], budget: int) -> None:
+    """``InvalidArgument(field)`` for the first ``(field, bytes, what)`` of ``needs``
+    larger than ``budget`` bytes: an array that would not fit is refused before it
+    is allocated, by the option that sizes it."""
+    for field, size, what in needs:
+        if size > budget:
+            raise InvalidArgument(
+                field,
+                f"{what} would need about {size / 2**20:,.0f} MiB, more than the "
+                f"memory budget of {budget / 2**20:,.0f} MiB (--memory-budget); "
+                "give a smaller value",
+            )
+
+
 # ------------------------------------------------------------------- the record
 
 
@@ -526,6 +550,10 @@ class Study:
       reproduce: the runs of ``jaxunc reproduce``: ``{name: config overrides}``,
         each into ``OUT/<study>/<name>`` (``""``: ``OUT/<study>``); None: not run.
       notices: warning categories printed as one line ``jaxunc: warning: ...``.
+      memory: ``memory(config) -> [(field, bytes, what)]``: the largest arrays of
+        the study's stages outside the engine's chunks (bin grids, replica sets),
+        checked against the memory budget before the run (``check_memory_needs``)
+        and refused by the field (flag) that sizes them; None: nothing to check.
     """
 
     name: str
@@ -542,6 +570,7 @@ class Study:
         default_factory=_single_run
     )
     notices: tuple[type[Warning], ...] = ()
+    memory: Callable[[Any], Sequence[tuple[str, int, str]]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").isalnum():

@@ -39,6 +39,7 @@ import numpy as np
 
 from jaxunc import bounds as summary_bounds
 from jaxunc.engine import Chain, run_chain
+from jaxunc.engine.plan import MAX_PSEUDO_EXPERIMENTS
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import MaximumLikelihood, SampleMean
 from jaxunc.information import (
@@ -76,6 +77,7 @@ from jaxunc.studies.base import (
     sizes,
     surrogate_name,
 )
+from jaxunc.studies.options import check_at_precision
 from jaxunc.studies.registry import ModelSpec, make_surrogate, model_spec
 from jaxunc.studies.toy import FIT_CHOICES
 from jaxunc.surrogates import IdealFit
@@ -217,6 +219,7 @@ class FisherConfig:
     pseudo_experiments: int | None = positive_int(
         None,
         minimum=2,
+        maximum=MAX_PSEUDO_EXPERIMENTS - 1,
         why="to measure a spread",
         optional=True,
         metavar="P",
@@ -271,6 +274,12 @@ class FisherConfig:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         check_options(self)
+        check_at_precision(  # every value a flag gives, used or not (as > 0 is)
+            {"mu": self.mu, "sigma": self.sigma, "rate": self.rate},
+            self.precision,
+            max(self.n_train, *self.n_gen),
+            positive=("sigma", "rate"),
+        )
         if isinstance(self.model, ModelSpec):
             spec = self.model
         elif isinstance(self.model, str):
@@ -337,6 +346,17 @@ class FisherConfig:
                 check_params(self.spec.model, self.theta())
             except ValueError as error:
                 raise InvalidArgument("model", f"bad parameters: {error}") from None
+        self._check_consistent()
+
+    def _check_consistent(self) -> None:
+        """Refuse flags that do not apply to the model."""
+        if self.model != "gaussian" and self.fit != "mean-std":
+            raise InvalidArgument(
+                "fit",
+                f"applies to the Gaussian's ideal fit only; the {self.model_label} "
+                f"model's fit is fixed (got fit={self.fit!r} with model="
+                f"{self.model!r})",
+            )
 
     # ------------------------------------------------------------- the model
 
@@ -1408,6 +1428,22 @@ def table(result: FisherResult) -> str:
     return "\n".join(lines)
 
 
+def memory_needs(config: FisherConfig) -> list[tuple[str, int, str]]:
+    """The largest array outside the engine's chunks (``Study.memory``): the
+    ``outer`` replicas of the chain of the importance-sampling estimates (a key, a
+    d × d cross product and an effective sample size each, on the device and again
+    in float64 on the host)."""
+    d = len(config.parameter_names)
+    per_replica = 8 + (d * d + 1) * (config.dtype.itemsize + 8)
+    return [
+        (
+            "outer",
+            config.outer * per_replica,
+            f"the {config.outer} replicas of the chain per n_gen",
+        )
+    ]
+
+
 REPRODUCE_SIMULATIONS = {"gan": 256, "flow": 128}
 """Chain draws of the trained surrogates' runs of ``jaxunc reproduce`` (every n_gen
 from 10 to 10⁵): a GAN training with its forward-mode tangent costs about a third
@@ -1442,4 +1478,5 @@ STUDY = Study(
         },
     },
     notices=(LowEffectiveSampleSize,),
+    memory=memory_needs,
 )

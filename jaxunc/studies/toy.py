@@ -30,6 +30,7 @@ from jaxunc.engine import (
     run_chain,
     run_pseudo_experiments,
 )
+from jaxunc.engine.plan import MAX_PSEUDO_EXPERIMENTS
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, SampleMean
 from jaxunc.models import Gaussian
@@ -50,6 +51,7 @@ from jaxunc.studies.base import (
     seed_option,
     sizes,
 )
+from jaxunc.studies.options import check_at_precision
 from jaxunc.surrogates import IdealFit
 
 __all__ = ["FIT_CHOICES", "STUDY", "ToyConfig", "ToyResult", "run_toy", "table"]
@@ -73,6 +75,7 @@ class ToyConfig:
     pseudo_experiments: int = positive_int(
         100_000,
         minimum=2,
+        maximum=MAX_PSEUDO_EXPERIMENTS - 1,
         why="to measure a spread",
         metavar="P",
         help="number of pseudo-experiments",
@@ -106,11 +109,23 @@ class ToyConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        check_at_precision(
+            {"mu": self.mu, "sigma": self.sigma},
+            self.precision,
+            max(self.n_train, *self.n_gen, *self.funnel_n_gen),
+            positive=("sigma",),
+        )
         minimum = max(len(FIT_CHOICES[self.fit]), self.ddof + 1)
         if self.n_train < minimum:
             raise InvalidArgument(
                 "n_train",
                 f"must be >= {minimum} to fit {self.fit!r} (got {self.n_train})",
+            )
+        if self.fit == "mean" and self.ddof != 0:
+            raise InvalidArgument(
+                "ddof",
+                f"applies to the fitted σ of --fit mean-std; with --fit mean σ is "
+                f"known and not fitted (got ddof={self.ddof})",
             )
 
     @property

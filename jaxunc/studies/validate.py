@@ -39,6 +39,7 @@ from jaxunc.engine import (
     fit_and_generate,
     run_pseudo_experiments,
 )
+from jaxunc.engine.plan import MAX_PSEUDO_EXPERIMENTS
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate
 from jaxunc.models import check_params
@@ -46,6 +47,7 @@ from jaxunc.results import Result, result_counts
 from jaxunc.studies.base import (
     FIGURE_DATA,
     K_SIGMA,
+    MAX_SIZE,
     OMIT_NONE,
     Study,
     StudyResult,
@@ -131,6 +133,7 @@ class ValidateConfig:
     pseudo_experiments: int = positive_int(
         1000,
         minimum=2,
+        maximum=MAX_PSEUDO_EXPERIMENTS - 1,
         why="to measure a rate",
         metavar="P",
         help="pseudo-experiments (training samples)",
@@ -179,6 +182,15 @@ class ValidateConfig:
                 "bins",
                 f"must be <= n_train ({self.n_train}) for the protocol's "
                 f"training-quantile bins (got {self.bins})",
+            )
+        if self.fine_levels() > MAX_SIZE:
+            with_bins = " and of --bins" if self.binning == "quantile" else ""
+            raise InvalidArgument(
+                "n_quantiles",
+                f"the quantile-bin counts share a fine grid of {self.fine_levels():,} "
+                f"bins (their least common multiple{with_bins}), more than "
+                f"{MAX_SIZE:,}: choose counts with a smaller common multiple (e.g. "
+                "5,10,20,50,100)",
             )
 
     @property
@@ -896,6 +908,23 @@ def table(result: ValidateResult) -> str:
     return "\n".join(lines)
 
 
+def memory_needs(config: ValidateConfig) -> list[tuple[str, int, str]]:
+    """The largest arrays outside the engine's chunks (``Study.memory``): the fine
+    quantile grid (its edges and probabilities in float64, one aggregation matrix
+    per quantile-bin count and for the χ² bins, and per pseudo-experiment its counts
+    for every N_required), sized by the least common multiple of ``n_quantiles``
+    (and of ``bins`` for quantile binning; named by ``n_quantiles``, the unusual
+    one)."""
+    item = config.dtype.itemsize
+    columns = sum(config.n_quantiles) + config.bins
+
+    def grid(levels: int) -> int:
+        return levels * (3 * 8 + item * (columns + len(config.n_required)))
+
+    levels = config.fine_levels()
+    return [("n_quantiles", grid(levels), f"the fine quantile grid of {levels} bins")]
+
+
 STUDY = Study(
     name="validate",
     help="is a generated sample of N_required events an adequate substitute? "
@@ -910,6 +939,7 @@ STUDY = Study(
     run=run_validate,
     output="validate.json",
     table=table,
+    memory=memory_needs,
     figures=figures_from("jaxunc.plots.validate"),
     figure_data=True,
     reproduce={
