@@ -268,6 +268,18 @@ class FisherConfig:
             "n_gen >~ n_train); off"
         ),
     )
+    proposals: int | None = positive_int(
+        None,
+        minimum=16,
+        why="for the margin's blocks",
+        optional=True,
+        metavar="M",
+        help=(
+            "training replicas per proposal set of the importance sampling (I_gen, "
+            "margin, KL, MI; >= 16; default: grown with n_gen within cost caps, "
+            "information._default_proposals)"
+        ),
+    )
     kl_shift: float = finite_float(1.0, positive=True, cli=False)
     prior_width: float = finite_float(3.0, positive=True, cli=False)
     precision: str = precision_option()
@@ -1179,6 +1191,7 @@ def run_fisher(
                 key=jax.random.fold_in(margin_key, index),
                 params=names,
                 outer=config.outer,
+                proposals=config.proposals,
             )
             if not_sampled is not None:
                 continue
@@ -1191,6 +1204,7 @@ def run_fisher(
                 key=jax.random.fold_in(fisher_key, index),
                 params=names,
                 outer=config.outer,
+                proposals=config.proposals,
             )
             gen[index] = estimate.matrix
             gen_stderr[index] = estimate.stderr
@@ -1216,6 +1230,7 @@ def run_fisher(
                     n_gen,
                     key=jax.random.fold_in(kl_key, index),
                     outer=config.outer,
+                    proposals=config.proposals,
                 )
             )
             mi_gen.append(
@@ -1227,6 +1242,8 @@ def run_fisher(
                     surrogate=surrogate,
                     n_gen=n_gen,
                     outer=config.outer,
+                    proposals=config.proposals,
+                    inner=config.proposals,
                 )
             )
         bar.close()
