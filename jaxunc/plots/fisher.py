@@ -120,6 +120,7 @@ def _finish_information_axis(ax: Axes, payload: dict[str, Any], ylabel: str) -> 
 
 
 BOUND_COLOR = "tab:red"
+MARGIN_COLOR = "tab:orange"
 
 
 def _short(label: str) -> str:
@@ -205,7 +206,7 @@ def _fisher_panel(ax: Axes, payload: dict[str, Any]) -> None:
     tops = [1.0]
     fraction = payload.get("information_fraction")
     names = payload["parameters"]
-    shifts = spread_factors(len(names) + 2)
+    shifts = spread_factors(len(names) + 3)
     if fraction is not None:
         known = np.array([f is not None for f in fraction], bool)
         if known.any():
@@ -267,6 +268,27 @@ def _fisher_panel(ax: Axes, payload: dict[str, Any]) -> None:
                 label,
             )
             tops += [r + e for r, e in zip(ratio, stderr, strict=True)]
+    margin = payload.get("margin") or {}
+    margin_gen = margin.get("I_gen") or []
+    keep = [i for i, m in enumerate(margin_gen) if m is not None]
+    if keep:
+        gen = np.array([margin_gen[i][0][0] for i in keep]) / reference[0]
+        error = np.array([margin["stderr"][i][0][0] for i in keep]) / reference[0]
+        ax.errorbar(
+            n_gen[keep] * shifts[-2],
+            gen,
+            yerr=error,
+            fmt="D",
+            ms=5,
+            color=MARGIN_COLOR,
+            capsize=3,
+            zorder=5,
+            label=(
+                rf"{I_TRAIN} $-$ margin $E[\mathrm{{Cov}}(s_\mathrm{{train}} | "
+                rf"D_\mathrm{{gen}})]$ ({config['outer']} replicas)"
+            ),
+        )
+        tops += list(gen + error)
     view = payload["estimator_view"]
     values = view["information_gen"]
     keep = [i for i, v in enumerate(values) if v is not None]
@@ -366,7 +388,7 @@ def _divergence_panel(
     if hollow:
         _untrusted_entry(ax)
     _finish_information_axis(ax, payload, f"{symbol}(gen) / {symbol}(train)")
-    ax.set_ylim(0.0, max(1.3, 1.08 * float(np.max(gen / train + stderr))))
+    ax.set_ylim(0.0, max(1.3, 1.08 * float(np.nanmax(gen / train + stderr))))
     _legend(ax, 7.5)
     ax.set_title(equation, fontsize=9.5)
 
@@ -401,7 +423,9 @@ def figure_fisher_vs_ngen(result: FisherResult | dict[str, Any]) -> Figure:
     Gaussian mean), the ideal mean-only fit's curve n_gen/(n_train + n_gen) for
     reference, I_gen by importance sampling where computed (diagonal entries), the
     estimator view 1/Var(θ̂) (green squares), what n_gen *true* events would carry
-    (n_gen/n_train) and the ceiling 1 of the data processing inequality (eq. 23).
+    (n_gen/n_train), I_train minus the margin estimate E[Cov(s_train | D_gen)]
+    (orange diamonds, where it is a measurement) and the ceiling 1 of the data
+    processing inequality (eq. 23).
     Every curve comes from the result (``reference_curves``).
     Right: the KL divergence between θ and θ₁ (eq. 18) and the mutual information
     under the study's prior (eq. 14), generated over training, with ceiling 1.

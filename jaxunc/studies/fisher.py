@@ -50,6 +50,7 @@ from jaxunc.information import (
     gaussian_kl_divergence,
     gaussian_mean_mutual_information,
     generated_fisher_information,
+    generated_fisher_margin,
     generated_kl_divergence,
     kl_divergence,
     linear_gaussian_generated_fisher,
@@ -97,9 +98,13 @@ SUMMARIES = ("mean", "moments", "mle", "quantiles", "learned")
 IMPORTANCE_SAMPLING = ("auto", "on", "off")
 NO_DENSITY = "undetermined: the surrogate has no density"
 MARGIN_NOTE = (
-    "not computed: the margin estimator I_train - I_gen = E[Cov(s_train | D_gen)] "
-    "(issue 12, item 2) is not written yet; I_gen is bracketed from below by "
-    "I_gen_lower and from above by I_train"
+    "I_train - I_gen = E[Cov(s_train | D_gen)] (law of total variance; for a "
+    "surrogate built from theta, minus the information D_gen carries beyond D_train, "
+    "'leak'), by self-normalised importance sampling over two sets of training "
+    "replicas (information.generated_fisher_margin); standard error: delete-one-"
+    "block jackknife over independent blocks of outer replicas and proposals; "
+    "I_gen = I_train - margin; null where the effective sample size is below "
+    f"{LOW_ESS:g} (verdict undetermined)"
 )
 
 
@@ -264,6 +269,18 @@ class FisherConfig:
             "exponential only; on for any surrogate with a density (slow for "
             "trained surrogates: 2·1024 + R fits per n_gen; collapses for "
             "n_gen >~ n_train); off"
+        ),
+    )
+    proposals: int | None = positive_int(
+        None,
+        minimum=16,
+        why="for the margin's blocks",
+        optional=True,
+        metavar="M",
+        help=(
+            "training replicas per proposal set of the importance sampling (I_gen, "
+            "margin, KL, MI; >= 16; default: grown with n_gen within cost caps, "
+            "information._default_proposals)"
         ),
     )
     kl_shift: float = finite_float(1.0, positive=True, cli=False)
@@ -536,10 +553,17 @@ class FisherConfig:
             return ("mu", "sigma")
         return self.free()
 
-    def importance_sampling_reason(self) -> str | None:
-        """None when I_gen, KL and MI of D_gen are computed by importance sampling;
-        else why not."""
-        if not has_density(self._surrogate):
+    def theta_dependent(self) -> bool:
+        """Whether the surrogate is a ``bounds.ThetaDependent`` (built from θ)."""
+        return isinstance(self._surrogate, summary_bounds.ThetaDependent)
+
+    def margin_reason(self) -> str | None:
+        """None when the margin I_train − I_gen is estimated by importance sampling
+        (``information.generated_fisher_margin``); else why not."""
+        built = self._surrogate
+        if self.theta_dependent():
+            built = built.build(self.theta())
+        if not has_density(built):
             return NO_DENSITY
         if self.importance_sampling == "off":
             return "not computed (importance_sampling off)"
@@ -552,6 +576,18 @@ class FisherConfig:
                 "low; issue 12); importance_sampling on computes it"
             )
         return None
+
+    def importance_sampling_reason(self) -> str | None:
+        """None when I_gen, KL and MI of D_gen are computed by importance sampling;
+        else why not."""
+        reason = self.margin_reason()
+        if reason is None and self.theta_dependent():
+            return (
+                "not computed: the surrogate is built from θ (D_gen depends on θ "
+                "other than through D_train), which the importance sampling of "
+                "I_gen, KL and MI does not model; the margin does"
+            )
+        return reason
 
     def to_json(self) -> dict[str, Any]:
         config = {
@@ -614,14 +650,19 @@ class FisherResult(StudyResult):
     and ``I_gen_exact`` (closed form or quadrature, ``I_gen_exact_method``);
     ``ratio_to_train`` (diagonal); the Loewner check of the importance-sampling
     I_gen (``min_eigenvalue_margin``, ``margin_stderr``, ``margin_sigma``,
-    ``holds``).  Lower bounds for any surrogate: ``bounds`` (per n_gen, every
+    ``holds``); all of these null at an n_gen where the importance sampling's
+    effective sample size is below ``LOW_ESS`` (``I_gen_reason`` says so).
+    Lower bounds for any surrogate: ``bounds`` (per n_gen, every
     summary × route: ``value``, ``stderr``, ``jacobian``, ``jacobian_stderr``,
     ``simulations``, or a string saying why not; ``route_agreement``: the two
     routes' J in standard errors), the best one ``I_gen_lower``
     with ``I_gen_lower_stderr`` and ``I_gen_lower_summary`` ("summary/route"),
     ``information_fraction`` (best bound / I_train on the first parameter, with its
-    standard error); ``margin`` (the estimate of I_train − I_gen, not written yet:
-    null values and a note); ``verdict`` per n_gen (``holds``, ``violated``,
+    standard error); ``margin`` (the estimate of I_train − I_gen per n_gen,
+    ``generated_fisher_margin``: ``value``, ``stderr``, ``I_gen`` = I_train −
+    value, ``effective_sample_size``, ``verdict``, ``verdict_reason``, ``note``;
+    null values where not computed or not a measurement); ``verdict`` per n_gen
+    (``holds``, ``violated``,
     ``undetermined``) with ``verdict_reason``; ``estimator_view`` (1/Var(θ̂), with the
     ``failures`` of its pseudo-experiments per n_gen, by result code in
     ``failures_by_result``);
@@ -651,6 +692,7 @@ class FisherResult(StudyResult):
     holds: list[bool | None]
     holds_convention: str
     I_gen_note: str | None
+    I_gen_reason: list[str | None]
     I_gen_exact_method: str | None
     I_gen_lower: list[list[list[float]] | None]
     I_gen_lower_stderr: list[list[list[float]] | None]
@@ -844,13 +886,92 @@ def _estimator_view_from_bounds(
     return view, {code: [count.get(code, 0) for count in counts] for code in codes}
 
 
+def _margin_verdict(
+    margin: Any, note: str | None, reference: np.ndarray, reference_stderr: np.ndarray
+) -> tuple[str, str, Any]:
+    """``(verdict, reason, check)`` of the margin I_train − I_gen at one n_gen:
+    ``holds`` when its smallest eigenvalue is ≥ −K_SIGMA standard errors,
+    ``violated`` below, ``undetermined`` (check None) when it was not computed
+    (``note`` says why) or its effective sample size is below ``LOW_ESS``."""
+    if margin is None:
+        return "undetermined", f"margin {note}", None
+    ess = margin.effective_sample_size
+    if ess < LOW_ESS:
+        return (
+            "undetermined",
+            f"margin not measured: effective sample size {ess:.3g} < {LOW_ESS:g} "
+            f"over {margin.proposals} proposals (the training samples that could "
+            "have made D_gen are narrower than the proposals resolve)",
+            None,
+        )
+    zero = np.zeros_like(margin.matrix)
+    check = loewner_check(margin.matrix, margin.stderr, zero, zero, K_SIGMA)
+    text = (
+        f"margin I_train - I_gen: smallest eigenvalue {check.margin:.4g} ± "
+        f"{check.margin_stderr:.2g}"
+    )
+    if check.holds:
+        return "holds", f"{text} >= -{K_SIGMA:g} SE (ESS {ess:.3g})", check
+    return (
+        "violated",
+        f"{text} < -{K_SIGMA:g} SE: I_gen exceeds I_train (ESS {ess:.3g})",
+        check,
+    )
+
+
+def _margin_json(
+    margins: Sequence[Any],
+    verdicts: Sequence[tuple[str, str, Any]],
+    note: str | None,
+    reference: np.ndarray,
+) -> dict[str, Any]:
+    """fisher.json's ``margin``: per n_gen the estimate of I_train − I_gen (matrix)
+    and its standard error, null where not a measurement; I_train − margin with the
+    reference's error; the effective sample sizes, proposals and blocks; the
+    verdict with its reason."""
+    measured = [
+        m is not None and v[2] is not None
+        for m, v in zip(margins, verdicts, strict=True)
+    ]
+
+    def each(function):
+        return [
+            function(m) if ok else None for m, ok in zip(margins, measured, strict=True)
+        ]
+
+    def computed(function):
+        return [None if m is None else function(m) for m in margins]
+
+    return {
+        "value": each(lambda m: _listify(m.matrix)),
+        "stderr": each(lambda m: _listify(m.stderr)),
+        "I_gen": each(lambda m: _listify(reference - m.matrix)),
+        "min_eigenvalue": [None if v[2] is None else v[2].margin for v in verdicts],
+        "min_eigenvalue_stderr": [
+            None if v[2] is None else v[2].margin_stderr for v in verdicts
+        ],
+        "leak": each(lambda m: None if m.leak is None else _listify(m.leak)),
+        "effective_sample_size": computed(lambda m: m.effective_sample_size),
+        "min_effective_sample_size": computed(lambda m: m.min_effective_sample_size),
+        "proposals": computed(lambda m: m.proposals),
+        "groups": computed(lambda m: m.groups),
+        "method": None if note is not None else "snis_pairs_jackknife",
+        "verdict": [v[0] for v in verdicts],
+        "verdict_reason": [v[1] for v in verdicts],
+        "note": MARGIN_NOTE if note is None else note,
+    }
+
+
 def _verdict(
     bound_check: summary_bounds.BoundVerdict,
     importance: Any,
     ess: float | None,
+    margin: tuple[str, str] | None = None,
 ) -> tuple[str, str]:
-    """The verdict of one n_gen from the lower bounds and, where computed, the
-    importance-sampling Loewner check (trusted only with ESS >= LOW_ESS)."""
+    """The verdict of one n_gen from the lower bounds, the importance-sampling
+    Loewner check of I_gen where it is a measurement (ESS >= LOW_ESS) and the
+    margin's verdict where computed (``(verdict, reason)``): ``violated`` if any
+    says so, else ``holds`` if the bounds or a measured check hold."""
     reasons, violated = [], False
     if bound_check.verdict == "violated":
         violated = True
@@ -874,12 +995,14 @@ def _verdict(
     else:
         reasons.append("no lower bound could be computed")
     trusted_holds = False
-    if importance is not None:
-        if ess is not None and ess < LOW_ESS:
-            reasons.append(
-                f"importance-sampling I_gen not trusted (ESS {ess:.3g} < {LOW_ESS:g})"
-            )
-        elif importance.holds:
+    if ess is not None and ess < LOW_ESS:
+        reasons.append(
+            f"importance-sampling I_gen not trusted (ESS {ess:.3g} < {LOW_ESS:g})"
+        )
+    elif ess is not None and importance is None:
+        reasons.append("importance-sampling I_gen not a measurement (see the margin)")
+    elif importance is not None:
+        if importance.holds:
             trusted_holds = True
             reasons.append(f"importance-sampling I_gen <= I_train (ESS {ess:.3g})")
         else:
@@ -888,6 +1011,10 @@ def _verdict(
                 f"importance-sampling I_gen exceeds I_train by "
                 f"{-importance.margin_sigma:.1f} SE (ESS {ess:.3g})"
             )
+    if margin is not None:
+        reasons.append(margin[1])
+        violated |= margin[0] == "violated"
+        trusted_holds |= margin[0] == "holds"
     if violated:
         verdict = "violated"
     elif bound_check.verdict == "holds" or trusted_holds:
@@ -910,6 +1037,61 @@ def _divergence_verdicts(
         else ("holds" if ok else "violated")
         for value, ok in zip(values, holds, strict=True)
     ]
+
+
+def _measured(
+    values: Sequence[Any], field: str, computed: bool, size: int
+) -> list[float | None]:
+    """``field`` of each KL or MI estimate where it is a measurement (ESS >=
+    ``LOW_ESS``), else None."""
+    if not computed:
+        return [None] * size
+    return [
+        getattr(v, field) if v.effective_sample_size >= LOW_ESS else None
+        for v in values
+    ]
+
+
+def _measured_holds(
+    values: Sequence[Any], holds: Sequence[bool], computed: bool, size: int
+) -> list[bool | None]:
+    if not computed:
+        return [None] * size
+    return [
+        bool(ok) if v.effective_sample_size >= LOW_ESS else None
+        for v, ok in zip(values, holds, strict=True)
+    ]
+
+
+def _divergence_reasons(
+    name: str,
+    values: Sequence[Any],
+    holds: Sequence[bool],
+    computed: bool,
+    size: int,
+    note: str | None,
+) -> list[str]:
+    """The words behind ``_divergence_verdicts``, per n_gen."""
+    if not computed:
+        return [f"undetermined: {name} {note}"] * size
+    reasons = []
+    for value, ok in zip(values, holds, strict=True):
+        ess = value.effective_sample_size
+        if ess < LOW_ESS:
+            reasons.append(
+                f"undetermined: {name} not measured (effective sample size "
+                f"{ess:.3g} < {LOW_ESS:g})"
+            )
+        elif ok:
+            reasons.append(
+                f"{name} <= training value within {K_SIGMA:g} SE (ESS {ess:.3g})"
+            )
+        else:
+            reasons.append(
+                f"{name} exceeds the training value by more than {K_SIGMA:g} SE "
+                f"(ESS {ess:.3g})"
+            )
+    return reasons
 
 
 def _reference_curves(config: FisherConfig, train_reference: float) -> dict[str, Any]:
@@ -1003,13 +1185,15 @@ def run_fisher(
 
     fisher_key, kl_key, mi_key = next(keys), next(keys), next(keys)
     engine_key = next(keys)
+    margin_key = all_keys[8]
     not_sampled = config.importance_sampling_reason()
+    no_margin = config.margin_reason()
     size = len(config.n_gen)
     gen, gen_stderr, ess, checks = [None] * size, [None] * size, [None] * size, []
-    kl_gen, mi_gen = [], []
+    kl_gen, mi_gen, margins = [], [], [None] * size
     gen_exact = [_exact_generated(config, g) for g in config.n_gen]
     gen_exact = [None if e is None else np.array([[e]]) for e in gen_exact]
-    if not_sampled is None:
+    if no_margin is None:
         bar = tqdm(
             config.n_gen,
             desc="fisher",
@@ -1018,6 +1202,19 @@ def run_fisher(
             delay=1.0,
         )
         for index, n_gen in enumerate(bar):
+            margins[index] = generated_fisher_margin(
+                model,
+                theta,
+                surrogate,
+                n,
+                n_gen,
+                key=jax.random.fold_in(margin_key, index),
+                params=names,
+                outer=config.outer,
+                proposals=config.proposals,
+            )
+            if not_sampled is not None:
+                continue
             estimate = generated_fisher_information(
                 model,
                 theta,
@@ -1027,6 +1224,7 @@ def run_fisher(
                 key=jax.random.fold_in(fisher_key, index),
                 params=names,
                 outer=config.outer,
+                proposals=config.proposals,
             )
             gen[index] = estimate.matrix
             gen_stderr[index] = estimate.stderr
@@ -1052,6 +1250,7 @@ def run_fisher(
                     n_gen,
                     key=jax.random.fold_in(kl_key, index),
                     outer=config.outer,
+                    proposals=config.proposals,
                 )
             )
             mi_gen.append(
@@ -1063,6 +1262,8 @@ def run_fisher(
                     surrogate=surrogate,
                     n_gen=n_gen,
                     outer=config.outer,
+                    proposals=config.proposals,
+                    inner=config.proposals,
                 )
             )
         bar.close()
@@ -1128,6 +1329,28 @@ def run_fisher(
             config, bound_results
         )
 
+    margin_verdicts = [
+        _margin_verdict(m, no_margin, reference, reference_stderr) for m in margins
+    ]
+    checks = checks or [None] * size
+    gen_reasons = [not_sampled] * size
+    for index in range(size):
+        if gen[index] is None:
+            continue
+        low = [
+            f"{what} effective sample size {value:.3g} < {LOW_ESS:g}"
+            for what, value in (
+                ("its", ess[index]),
+                ("the margin's", margins[index].effective_sample_size),
+            )
+            if value < LOW_ESS
+        ]
+        if low:  # not a measurement: no number
+            gen[index] = gen_stderr[index] = checks[index] = None
+            gen_reasons[index] = (
+                "not measured: " + " and ".join(low) + " (the training samples "
+                "that could have made D_gen are narrower than the proposals resolve)"
+            )
     diagonal = np.diag(reference)
     ratio = [None if g is None else np.diag(g) / diagonal for g in gen]
     ratio_stderr = [None if s is None else np.diag(s) / diagonal for s in gen_stderr]
@@ -1162,7 +1385,12 @@ def run_fisher(
         check = summary_bounds.bound_verdict(
             result, reference, reference_stderr, K_SIGMA
         )
-        verdict, reason = _verdict(check, checks[index] if checks else None, ess[index])
+        verdict, reason = _verdict(
+            check,
+            checks[index],
+            ess[index],
+            None if no_margin is not None else margin_verdicts[index][:2],
+        )
         verdicts.append(verdict)
         reasons.append(reason)
 
@@ -1222,14 +1450,15 @@ def run_fisher(
         "ratio_to_train_stderr": [
             None if r is None else _listify(r) for r in ratio_stderr
         ],
-        "min_eigenvalue_margin": [c.margin for c in checks] if checks else none,
-        "margin_stderr": [c.margin_stderr for c in checks] if checks else none,
-        "margin_sigma": [c.margin_sigma for c in checks] if checks else none,
-        "holds": [c.holds for c in checks] if checks else none,
+        "min_eigenvalue_margin": [None if c is None else c.margin for c in checks],
+        "margin_stderr": [None if c is None else c.margin_stderr for c in checks],
+        "margin_sigma": [None if c is None else c.margin_sigma for c in checks],
+        "holds": [None if c is None else c.holds for c in checks],
         "holds_convention": (
             f"min eigenvalue of I_train - I_gen > -{K_SIGMA} standard errors"
         ),
         "I_gen_note": not_sampled,
+        "I_gen_reason": gen_reasons,
         "I_gen_exact_method": _exact_method(config),
         "I_gen_lower": lower,
         "I_gen_lower_stderr": lower_stderr,
@@ -1239,7 +1468,7 @@ def run_fisher(
         "route_agreement": [_route_agreement(result) for result in bound_results],
         "information_fraction": fraction,
         "information_fraction_stderr": fraction_stderr,
-        "margin": {"value": none, "stderr": none, "note": MARGIN_NOTE},
+        "margin": _margin_json(margins, margin_verdicts, no_margin, reference),
         "verdict": verdicts,
         "verdict_reason": reasons,
         "estimator_view": estimator_view,
@@ -1250,14 +1479,17 @@ def run_fisher(
             "train": None if kl_train is None else kl_train.value,
             "train_stderr": None if kl_train is None else kl_train.stderr,
             "train_exact": kl_train_exact,
-            "gen": [k.value for k in kl_gen] if sampled else none,
-            "gen_stderr": [k.stderr for k in kl_gen] if sampled else none,
+            "gen": _measured(kl_gen, "value", sampled, size),
+            "gen_stderr": _measured(kl_gen, "stderr", sampled, size),
             "gen_exact": kl_exact_gen,
             "effective_sample_size": (
                 [k.effective_sample_size for k in kl_gen] if sampled else none
             ),
-            "holds": kl_holds if sampled else none,
+            "holds": _measured_holds(kl_gen, kl_holds, sampled, size),
             "verdict": _divergence_verdicts(kl_gen, kl_holds, sampled, size),
+            "verdict_reason": _divergence_reasons(
+                "KL_gen", kl_gen, kl_holds, sampled, size, divergence_note
+            ),
             "note": None if sampled else divergence_note,
         },
         "mi": {
@@ -1265,14 +1497,17 @@ def run_fisher(
             "train": None if mi_train is None else mi_train.value,
             "train_stderr": None if mi_train is None else mi_train.stderr,
             "train_exact": mi_train_exact,
-            "gen": [m.value for m in mi_gen] if sampled else none,
-            "gen_stderr": [m.stderr for m in mi_gen] if sampled else none,
+            "gen": _measured(mi_gen, "value", sampled, size),
+            "gen_stderr": _measured(mi_gen, "stderr", sampled, size),
             "gen_exact": mi_exact_gen,
             "effective_sample_size": (
                 [m.effective_sample_size for m in mi_gen] if sampled else none
             ),
-            "holds": mi_holds if sampled else none,
+            "holds": _measured_holds(mi_gen, mi_holds, sampled, size),
             "verdict": _divergence_verdicts(mi_gen, mi_holds, sampled, size),
+            "verdict_reason": _divergence_reasons(
+                "MI_gen", mi_gen, mi_holds, sampled, size, divergence_note
+            ),
             "note": None if sampled else divergence_note,
         },
         "reference_curves": _reference_curves(config, float(reference[0, 0])),
@@ -1346,6 +1581,7 @@ def table(result: FisherResult) -> str:
             f"MI_train = {mi['train']:.4f} ± {mi['train_stderr']:.4f} nats{mi_exact}"
         )
     sampled = result.I_gen_method is not None
+    margined = result.margin.get("method") is not None
     divergences = kl["note"] is None
     has_exact = any(e is not None for e in result.I_gen_exact)
     first = names[0]
@@ -1356,6 +1592,8 @@ def table(result: FisherResult) -> str:
     if sampled:
         header += [f"I_gen/I_train [{name}]" for name in names]
         header += ["margin σ", "holds"]
+    if margined:
+        header.append(f"I_train - I_gen [{first}] (margin)")
     header.append("verdict")
     if divergences:
         header += ["KL_gen/KL_train", "MI_gen/MI_train"]
@@ -1378,13 +1616,25 @@ def table(result: FisherResult) -> str:
                 result.ratio_to_train[i],
                 result.ratio_to_train_stderr[i],
             )
-            row += [
-                f"{ratio[j]:.3f} ± {ratio_err[j]:.3f}{flag}" for j in range(len(names))
-            ]
-            row += [
-                f"{result.margin_sigma[i]:+.1f}",
-                "yes" if result.holds[i] else "NO",
-            ]
+            if ratio is None:
+                row += ["—" + flag.strip()] * len(names) + ["—", "—"]
+            else:
+                row += [
+                    f"{ratio[j]:.3f} ± {ratio_err[j]:.3f}{flag}"
+                    for j in range(len(names))
+                ]
+                row += [
+                    f"{result.margin_sigma[i]:+.1f}",
+                    "yes" if result.holds[i] else "NO",
+                ]
+        if margined:
+            value = result.margin["value"][i]
+            row.append(
+                "—" + _ess_flag(result.margin["effective_sample_size"][i])
+                if value is None
+                else f"{value[0][0]:.4g} ± {result.margin['stderr'][i][0][0]:.2g} "
+                f"({result.margin['verdict'][i]})"
+            )
         row.append(result.verdict[i])
         if divergences:
             row += [_divergence_ratio(kl, i), _divergence_ratio(mi, i)]
@@ -1412,6 +1662,7 @@ def table(result: FisherResult) -> str:
     lines.append(f"margin I_train - I_gen: {result.margin['note']}")
     series = (
         result.effective_sample_size,
+        result.margin["effective_sample_size"],
         *(d["effective_sample_size"] for d in (kl, mi)),
     )
     if any(_ess_flag(e) for values in series for e in values):
@@ -1419,7 +1670,7 @@ def table(result: FisherResult) -> str:
             f"* effective sample size < {LOW_ESS:g}: importance sampling is not to "
             "be trusted there"
         )
-    if divergences and (not all(kl["holds"]) or not all(mi["holds"])):
+    if divergences and any(h is False for h in (*kl["holds"], *mi["holds"])):
         lines.append(
             f"! above the training value by more than {K_SIGMA:g} standard errors"
         )
