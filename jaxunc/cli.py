@@ -458,15 +458,22 @@ def _check_range(config: Any, args: argparse.Namespace) -> None:
     """Refuse a --range that starts beyond the study's pseudo-experiments (it would
     select nothing)."""
     pseudo_range = getattr(args, "range", None)
-    total = getattr(config, "pseudo_experiments", None)
+    for field, what in (
+        ("pseudo_experiments", "pseudo-experiments"),
+        ("ensemble_size", "ensemble members"),
+    ):
+        total = getattr(config, field, None)
+        if isinstance(total, int):
+            break
     if pseudo_range is None or not isinstance(total, int):
         return
     start, stop = pseudo_range
     if start >= total:
+        flag = "--" + field.replace("_", "-")
         raise InvalidArgument(
             "range",
-            f"{start}:{stop} selects none of the {total} pseudo-experiments "
-            f"(--pseudo-experiments); START must be < {total}",
+            f"{start}:{stop} selects none of the {total} {what} ({flag}); "
+            f"START must be < {total}",
         )
 
 
