@@ -700,12 +700,30 @@ def _summary_objects(config: FisherConfig) -> list[summary_bounds.Summary]:
     return out
 
 
+def _mean_std_fit(config: FisherConfig) -> bool:
+    """Whether D_gen comes from the built-in ideal mean-and-σ fit of the Gaussian
+    and the information is about μ alone (the quadrature reference applies)."""
+    return (
+        config.builtin_ideal
+        and config.model == "gaussian"
+        and config.fit == "mean-std"
+        and config.params == "mu"
+    )
+
+
 def _exact_generated(config: FisherConfig, n_gen: int) -> float | None:
     """I_gen about the (single) parameter where a closed form or a quadrature
-    applies, else None."""
+    applies, else None.  For the mean-and-σ fit: the μμ element of the generated
+    data's Fisher matrix (σ known), which is what the study reports for
+    ``params`` mu."""
     n = config.n_train
     if config.linear_gaussian():
         return linear_gaussian_generated_fisher(config.sigma, n, n_gen)
+    if _mean_std_fit(config):
+        ddof = config.surrogate_object().ddof
+        return summary_bounds.gaussian_fit_generated_fisher(
+            config.sigma, n, n_gen, ddof=ddof
+        )
     if config.builtin_ideal and config.model == "exponential":
         return summary_bounds.exponential_fit_generated_fisher(config.rate, n, n_gen)
     if (
@@ -720,6 +738,13 @@ def _exact_generated(config: FisherConfig, n_gen: int) -> float | None:
 def _exact_method(config: FisherConfig) -> str | None:
     if config.linear_gaussian():
         return "closed form n N / (sigma^2 (n + N)) (mean-only Gaussian fit)"
+    if _mean_std_fit(config):
+        return (
+            "quadrature (bounds.gaussian_fit_generated_fisher, ddof "
+            f"{config.surrogate_object().ddof}: the mu-mu element; the generated "
+            "mean given the generated sum of squares is a scale mixture of normals "
+            "centred at mu)"
+        )
     if config.builtin_ideal and config.model == "exponential":
         return (
             "quadrature (bounds.exponential_fit_generated_fisher: the scale Fisher "
