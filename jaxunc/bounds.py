@@ -76,6 +76,7 @@ __all__ = [
     "moments_summary",
     "quantile_summary",
     "rbf_features_summary",
+    "select_best",
     "simulate_summaries",
     "simulate_summary_grid",
     "summary_bound",
@@ -412,21 +413,22 @@ class SummaryBounds(NamedTuple):
     """Every summary × route bound for one (n_train, n_gen), and the best one.
 
     ``bounds``: ``{summary name: {route: BoundEstimate or str}}`` (a string says why
-    a route was not computed or could not be trusted); ``best``: the
-    ``(summary, route)`` whose bound on ``target`` has the largest lower confidence
-    value (bound − 2 SE: a precise bound is preferred to a noisy one that is larger
-    only by chance), each summary by its pathwise route where it has one (both
-    routes estimate the same Jᵀ C⁻¹ J from the same draws, the pathwise one with
-    a far less noisy J: taking the larger of the two would favour the score
-    route's upward fluctuations); ``params``: θ's component names; ``failures``:
-    ``{summary: {result name: count}}`` of simulations left out (non-finite summary
-    or failed fit).
+    a route was not computed or could not be trusted), each from all the
+    simulations; ``best``: the ``(summary, route)`` chosen as the best and
+    ``best_estimate`` its bound as reported, free of selection bias
+    (``select_best``): with several candidates the choice is made on the first
+    half of the simulations and the bound computed on the other half, so
+    ``best_estimate`` differs from ``bounds[summary][route]`` and has a larger
+    standard error; with one candidate it is that bound.  ``params``: θ's
+    component names; ``failures``: ``{summary: {result name: count}}`` of
+    simulations left out (non-finite summary or failed fit).
     """
 
     bounds: dict[str, dict[str, Any]]
     best: tuple[str, str] | None
     params: tuple[str, ...]
     failures: dict[str, dict[str, int]]
+    best_estimate: BoundEstimate | None = None
 
 
 def _reparameterized(model: Any) -> bool:
@@ -460,7 +462,7 @@ def generated_information_bounds(
     bounds: dict[str, dict[str, Any]] = {}
     failures: dict[str, dict[str, int]] = {}
     names: tuple[str, ...] = ()
-    best, best_value = None, -np.inf
+    candidates = []
     for index, summary in enumerate(summaries):
         pathwise = summary.smooth and _reparameterized(model)
         sims = simulate_summaries(
@@ -480,8 +482,16 @@ def generated_information_bounds(
             summary, sims, _reparameterized(model), groups, max_failure_fraction
         )
         bounds[summary.name] = entry
-        best, best_value = _better(best, best_value, summary.name, entry, target)
-    return SummaryBounds(bounds, best, names, failures)
+        candidates.append((summary, sims))
+    best, estimate = select_best(
+        bounds,
+        candidates,
+        _reparameterized(model),
+        target=target,
+        groups=groups,
+        max_failure_fraction=max_failure_fraction,
+    )
+    return SummaryBounds(bounds, best, names, failures, estimate)
 
 
 def _summary_entry(
@@ -563,6 +573,88 @@ def _better(
         if value > best_value:
             best, best_value = (name, route), value
     return best, best_value
+
+
+def _half(sims: SummarySimulations, part: int) -> SummarySimulations:
+    """The first (``part`` 0) or second (1) half of the simulations."""
+    cut = len(sims.values) // 2
+    piece = slice(0, cut) if part == 0 else slice(cut, None)
+    return SummarySimulations(
+        sims.values[piece],
+        None if sims.jacobians is None else sims.jacobians[piece],
+        sims.scores[piece],
+        sims.fit_results[piece],
+        sims.params,
+    )
+
+
+def select_best(
+    bounds: dict[str, dict[str, Any]],
+    candidates: Sequence[tuple[Summary, SummarySimulations]],
+    reparameterized: bool,
+    *,
+    target: int = 0,
+    groups: int = DEFAULT_GROUPS,
+    max_failure_fraction: float = 0.01,
+) -> tuple[tuple[str, str] | None, BoundEstimate | None]:
+    """The best summary and route, and its bound without selection bias:
+    ``((summary, route), BoundEstimate)`` or ``(None, None)``.
+
+    The best is the largest bound on component ``target`` minus two standard
+    errors, a summary by its pathwise route where computed (``_better``).  Taking
+    the largest of several noisy bounds (each unbiased) is biased upwards, so
+    with more than one candidate in ``bounds`` (the bounds from all simulations)
+    the choice is made on the first half of each candidate's simulations
+    (``candidates``: the summaries with their simulations) and the reported bound
+    is computed on the second half alone: unbiased for the chosen summary's
+    bound, hence at most the best bound in expectation, at the price of a
+    standard error about √2 larger (and ``groups`` reduced to fit the half).
+    With one candidate there is no choice and its bound from all simulations is
+    returned.  ``(None, None)`` when no bound was computed, or when the held-out
+    half gives none (e.g. too many of its simulations failed).
+    """
+    names = [
+        name
+        for name, entry in bounds.items()
+        if any(not isinstance(e, str) for e in entry.values())
+    ]
+    if not names:
+        return None, None
+    if len(names) == 1:
+        best, _ = _better(None, -np.inf, names[0], bounds[names[0]], target)
+        return best, bounds[best[0]][best[1]]
+    halves = []
+    for part in (0, 1):
+        by_name = {}
+        for summary, sims in candidates:
+            if summary.name not in names:
+                continue
+            half = _half(sims, part)
+            shared = max(2, min(groups, len(half.values) // 2))
+            by_name[summary.name] = (summary, half, shared)
+        halves.append(by_name)
+    best, best_value = None, -np.inf
+    for name, (summary, half, shared) in halves[0].items():
+        try:
+            entry, _ = _summary_entry(
+                summary, half, reparameterized, shared, max_failure_fraction
+            )
+        except InvalidArgument:  # too few simulations in the half
+            continue
+        best, best_value = _better(best, best_value, name, entry, target)
+    if best is None:
+        return None, None
+    summary, half, shared = halves[1][best[0]]
+    try:
+        entry, _ = _summary_entry(
+            summary, half, reparameterized, shared, max_failure_fraction
+        )
+    except InvalidArgument:
+        return None, None
+    estimate = entry.get(best[1])
+    if estimate is None or isinstance(estimate, str):
+        return None, None
+    return best, estimate
 
 
 # ------------------------------------------------- several sizes, one training each
@@ -689,8 +781,9 @@ def _learned_entry(
     groups: int,
     max_failure_fraction: float,
     options: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, int]]:
-    """The learned summary's ``{route: BoundEstimate or str}`` and failure counts:
+) -> tuple[dict[str, Any], dict[str, int], tuple[Summary, SummarySimulations]]:
+    """The learned summary's ``{route: BoundEstimate or str}``, failure counts and
+    ``(summary, simulations)`` (the head applied to the evaluation draws):
     the head (``_train_head``) regresses s_train on the features of ``fit_set``
     and is evaluated on the independent draws of ``evaluation``
     (``learned_summary_bounds``)."""
@@ -712,9 +805,10 @@ def _learned_entry(
     summary = Summary(
         "learned", tuple(f"learned_{name}" for name in evaluation.params), head
     )
-    return _summary_entry(
+    entry, counts = _summary_entry(
         summary, learned, jacobians is not None, groups, max_failure_fraction
     )
+    return entry, counts, (summary, learned)
 
 
 LEARNED_DEFAULTS = {
@@ -805,7 +899,7 @@ def generated_information_bounds_over_sizes(
     for j, sims in enumerate(grid):
         bounds: dict[str, dict[str, Any]] = {}
         failures: dict[str, dict[str, int]] = {}
-        best, best_value = None, -np.inf
+        candidates = []
         names: tuple[str, ...] = ()
         for summary in summaries:
             names = sims[summary.name].params
@@ -817,10 +911,10 @@ def generated_information_bounds_over_sizes(
                 max_failure_fraction,
             )
             bounds[summary.name] = entry
-            best, best_value = _better(best, best_value, summary.name, entry, target)
+            candidates.append((summary, sims[summary.name]))
         if features is not None:
             names = sims[features.name].params
-            entry, failures["learned"] = _learned_entry(
+            entry, failures["learned"], learned_sims = _learned_entry(
                 fit_grid[j][features.name],
                 sims[features.name],
                 key=jax.random.fold_in(head_key, j),
@@ -829,8 +923,16 @@ def generated_information_bounds_over_sizes(
                 options=options,
             )
             bounds["learned"] = entry
-            best, best_value = _better(best, best_value, "learned", entry, target)
-        results.append(SummaryBounds(bounds, best, names, failures))
+            candidates.append(learned_sims)
+        best, estimate = select_best(
+            bounds,
+            candidates,
+            reparameterized,
+            target=target,
+            groups=groups,
+            max_failure_fraction=max_failure_fraction,
+        )
+        results.append(SummaryBounds(bounds, best, names, failures, estimate))
     return results
 
 
@@ -1037,7 +1139,7 @@ def learned_summary_bounds(
             pathwise=pathwise,
         )
 
-    entry, _ = _learned_entry(
+    entry, _, _ = _learned_entry(
         draws(fit_key, False),
         draws(eval_key, _reparameterized(model)),
         key=head_key,

@@ -280,6 +280,13 @@ def maximum_likelihood_fit(
     ``max_steps_reached`` (``max_iterations`` Newton steps), ``stalled``,
     ``nonfinite_start``, ``nonfinite_value`` or ``not_positive_definite``.
 
+    Derivatives in ``x`` and in the fixed parameters (forward mode, and reverse
+    mode through the linear rule) come from the implicit function theorem at the
+    optimum, not from the iterations: the loop runs without tangents and
+    ``_at_optimum`` gives u̇ = −H⁻¹ ∂g/∂(x, fixed)·(ẋ, ḟ), so they cost one more
+    pass over the events and do not depend on the start or on ``max_iterations``
+    once converged (NaN where the Hessian has no Cholesky factor).
+
     Shapes: ``x`` is ``(n, *event_shape)``; returns a ``FitResult``.  Raises
     ``InvalidArgument`` for an ``init`` that is not a finite value of every parameter
     or ``free`` names that are not among them.
