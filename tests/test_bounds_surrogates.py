@@ -70,7 +70,7 @@ def test_routes_agree_on_the_camel_back(surrogate):
         100,
         bounds.mean_summary(),
         key=jax.random.key(31),
-        simulations=64,
+        simulations=32,
     )
     assert np.all(sims.fit_results == 0)
     check_routes(
