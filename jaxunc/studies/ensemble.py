@@ -276,8 +276,7 @@ class EnsembleConfig:
                     + (
                         "; events outside the model's support are dropped"
                         if _declares_support(spec.model)
-                        else "; an event where log_prob is not finite makes the fit "
-                        "fail (counted by reason)"
+                        else ""
                     )
                 ),
                 "sample_mean": "arithmetic mean of the events (estimates E[x])",
