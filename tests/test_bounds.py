@@ -57,10 +57,16 @@ def test_sample_mean_bound_of_the_mean_only_fit_is_the_exact_information(x64, n_
         )
 
 
-@pytest.mark.parametrize("surrogate", ["kde", "bootstrap"])
+@pytest.mark.parametrize("surrogate", ["ideal", "kde", "bootstrap"])
 def test_score_and_pathwise_routes_agree_and_pathwise_is_far_less_noisy(x64, surrogate):
+    """On the Gaussian (the GAN and the flow: tests/test_bounds_surrogates.py, at
+    every n_gen; every surrogate on the camel back there too)."""
     theta = gaussian_theta()
-    chosen = {"kde": jaxunc.KDE(), "bootstrap": jaxunc.Bootstrap()}[surrogate]
+    chosen = {
+        "ideal": jaxunc.IdealFit(jaxunc.Gaussian(), theta, ("mu", "sigma")),
+        "kde": jaxunc.KDE(),
+        "bootstrap": jaxunc.Bootstrap(),
+    }[surrogate]
     sims = bounds.simulate_summaries(
         jaxunc.Gaussian(),
         chosen,
