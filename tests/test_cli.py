@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from report_page import missing_images, read_page, unreferenced_figures
 
 from jaxunc.cli import main
 from jaxunc.plots.toy import FILES as TOY_FIGURES
+from jaxunc.report import REPORT_FILES, finding
 
 SMALL = ["--pseudo-experiments", "3000", "--quiet"]
 
@@ -153,8 +155,20 @@ def test_reproduce_runs_the_paper_toy_defaults(tmp_path):
     below."""
     assert run_cli("reproduce", "--only", "toy", "--quiet", "--out", str(tmp_path)) == 0
     toy = tmp_path / "toy"
-    assert {p.name for p in toy.iterdir()} == {"summary.json", *TOY_FIGURES}
+    assert {p.name for p in toy.iterdir()} == {
+        "summary.json",
+        *TOY_FIGURES,
+        *REPORT_FILES,
+    }
     summary = json.loads((toy / "summary.json").read_text())
+    # the report: every figure shown and found, the run's finding (REPORT.md and
+    # index.html beside the results and in the root folder)
+    page = tmp_path / "index.html"
+    assert missing_images(page) == [] and unreferenced_figures(page) == []
+    assert read_page(page).sections == {"toy": finding("toy", summary)[0]}
+    assert summary["provenance"]["command_line"] == (
+        f"jaxunc reproduce --only toy --quiet --out {tmp_path}"
+    )
     assert summary["config"]["pseudo_experiments"] == 100_000
     assert summary["n_gen"] == [30, 100, 300, 1000]
     assert sum(summary["surrogate"]["failures"]) == 0

@@ -23,6 +23,7 @@ import pytest
 from jaxunc.bounds import exponential_fit_generated_fisher
 from jaxunc.cli import main
 from jaxunc.plots.fisher import FILES
+from jaxunc.report import REPORT_FILES
 from jaxunc.studies import fisher as fisher_study
 from jaxunc.studies import registry
 
@@ -93,7 +94,9 @@ def real_run(tmp_path_factory):
         default_run_only(patch)
         code = run_cli("reproduce", "--only", "fisher", "--out", str(results_folder))
     assert len(results) == 1
-    assert sorted(p.name for p in results_folder.iterdir()) == ["fisher"]  # no toy
+    assert sorted(p.name for p in results_folder.iterdir()) == sorted(
+        ["fisher", *REPORT_FILES]  # no toy
+    )
     return code, out, stdout.getvalue(), results[0]
 
 
@@ -147,7 +150,7 @@ def test_fisher_writes_the_figure_and_the_table(real_run):
     code, out, printed, _ = real_run
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["fisher.json", *FISHER_FIGURES]
+        ["fisher.json", *FISHER_FIGURES, *REPORT_FILES]
     )
     from matplotlib.image import imread
 
@@ -291,7 +294,7 @@ def test_reproduce_runs_toy_then_fisher(real_run, tmp_path, monkeypatch, capsys)
     assert toy_calls[0] == tmp_path / "toy"
     fisher_out = tmp_path / "fisher"
     assert sorted(p.name for p in fisher_out.iterdir()) == sorted(
-        ["fisher.json", *FISHER_FIGURES]
+        ["fisher.json", *FISHER_FIGURES, *REPORT_FILES]
     )
     assert capsys.readouterr().out == ""
 

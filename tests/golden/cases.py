@@ -231,6 +231,7 @@ def load_recording(case: Case) -> dict[str, Any]:
 IGNORED_KEYS = frozenset(
     {
         "runtime",  # seconds, compile time, backend, device count, JAX version
+        "provenance",  # version, commit, command line, UTC time, platform, devices
         "runtime_seconds",  # ensemble.json's ideal_reference
         "seconds",
         "compile_seconds",
