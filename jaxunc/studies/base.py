@@ -152,12 +152,26 @@ def check_options(config: Any) -> None:
 # ----------------------------------------------------- parsing command-line text
 
 
-def parse_positive_int(text: str) -> int:
+def _integral(text: str) -> int:
+    """``text`` as an integer: integer digits, or a number with an integral value
+    written as a float (``1e5``, ``2.5e3``, ``100.0``); ValueError otherwise."""
     try:
-        value = int(text)
+        return int(text)
+    except ValueError:
+        value = float(text)  # ValueError for text that is no number
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(text) from None
+        return int(value)
+
+
+def parse_positive_int(text: str) -> int:
+    """A count from the command line: a positive integer, also written as an
+    integral float (``--pseudo-experiments 1e5``)."""
+    try:
+        value = _integral(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
+            f"expected a positive integer (e.g. 100000 or 1e5), got {text!r}"
         ) from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
@@ -175,6 +189,8 @@ def parse_finite_float(text: str) -> float:
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
+    """A comma-separated list of positive integers (integral floats such as ``1e4``
+    allowed), in the order given (the option's check sorts or refuses)."""
     parts = [part.strip() for part in text.split(",")]
     wrong = f"expected a comma-separated list of positive integers, got {text!r}"
     if any(not part for part in parts):
@@ -182,7 +198,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     values = []
     for part in parts:
         try:
-            value = int(part)
+            value = _integral(part)
         except ValueError:
             raise argparse.ArgumentTypeError(wrong) from None
         if value <= 0:
@@ -284,7 +300,10 @@ def sizes(
     cli: bool = True,
 ) -> Any:
     """A non-empty tuple of integers in [``minimum``, 2**31 - 1] (an int is a
-    1-tuple); ``increasing``: strictly increasing."""
+    1-tuple), sorted with repeats dropped (each size is one independent
+    measurement, so neither order nor repeats carry meaning); ``increasing``:
+    refused unless given strictly increasing (for lists whose order the study
+    reads, e.g. interpolates between neighbours)."""
 
     def check(name: str, value: Any) -> tuple[int, ...]:
         values = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
@@ -295,9 +314,19 @@ def sizes(
         if min(values) < minimum or (increasing and not ordered):
             wanted = "strictly increasing integers" if increasing else "integers"
             raise InvalidArgument(
-                name, f"must be {wanted} >= {minimum} (got {list(values)})"
+                name,
+                f"must be {wanted} >= {minimum} (got {list(values)})"
+                + (
+                    f"; give each size once, in increasing order (e.g. "
+                    f"{','.join(str(v) for v in sorted(set(values)))})"
+                    if increasing and not ordered
+                    else ""
+                ),
             )
-        return values
+        return tuple(sorted(set(values)))
+
+    if not increasing:
+        help = f"{help} (any order: sorted, repeats dropped)" if help else help
 
     return option(
         default,
