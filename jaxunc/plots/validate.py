@@ -12,9 +12,11 @@ from jaxunc.plots.style import (
     SURROGATE_COLOR,
     TRUTH_COLOR,
     as_json,
+    model_words,
     new_figure,
     palette,
     save,
+    surrogate_words,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +71,7 @@ def figure_validate_histograms(result: Any) -> Figure:
     figure.suptitle(
         f"{_surrogate_words(config)}: generated histograms with the error bars of "
         f"N_required events (one surrogate trained on {config['n_train']} "
-        f"{config['model_label']} events)"
+        f"{model_words(config['model_label'])} events)"
         + (
             "\nequal-probability bins (edges at the true quantiles): the truth is "
             "flat by construction"
@@ -82,16 +84,11 @@ def figure_validate_histograms(result: Any) -> Figure:
 
 
 def _surrogate_words(config: dict[str, Any]) -> str:
-    """The surrogate as a title says it (``"GAN surrogate"``, ``"ideal fit"``)."""
-    label = str(config.get("surrogate_label", config.get("surrogate", "surrogate")))
-    words = {
-        "ideal": "Ideal fit (true model family)",
-        "gan": "GAN surrogate",
-        "flow": "Normalising-flow surrogate",
-        "kde": "Kernel density surrogate",
-        "bootstrap": "Bootstrap resampling",
-    }
-    return words.get(label, f"{label} surrogate")
+    """The surrogate as a title says it, capitalised (``"GAN"``)."""
+    words = surrogate_words(
+        config.get("surrogate_label", config.get("surrogate", "surrogate"))
+    )
+    return words[:1].upper() + words[1:]
 
 
 P_DISPLAY_FLOOR = 1e-6
@@ -161,10 +158,10 @@ def figure_validate_p_values(result: Any) -> Figure:
             ax.axvline(payload["horizon"], color="tab:red", lw=1, label="horizon")
     left.set_yscale("log")
     lows = [
-        v
+        low
         for part in (payload, payload["truth"])
-        for v in part["p_value_quantiles"]["0.16"]
-        if v is not None and v > 0
+        for values in (part["p_value_quantiles"]["0.16"], part["p_value_median"])
+        for low in _clipped(values)[0]
     ]
     left.set_ylim(max(min(lows, default=1e-4) / 3, P_DISPLAY_FLOOR / 2), 1.5)
     left.set_ylabel("χ² p-value")
@@ -177,7 +174,7 @@ def figure_validate_p_values(result: Any) -> Figure:
     config = payload["config"]
     figure.suptitle(
         f"{_surrogate_words(config)} trained on {config['n_train']} "
-        f"{config['model_label']} events: χ² robustness horizon",
+        f"{model_words(config['model_label'])} events: χ² robustness horizon",
         fontsize=10,
     )
     return figure
