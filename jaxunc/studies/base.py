@@ -51,12 +51,14 @@ __all__ = [
     "parse_positive_int",
     "parse_seed",
     "parse_sizes",
+    "parse_theta",
     "positive_int",
     "precision_option",
     "runtime",
     "seed_option",
     "sizes",
     "surrogate_name",
+    "theta_option",
     "to_jsonable",
 ]
 
@@ -207,6 +209,29 @@ def parse_sizes(text: str) -> tuple[int, ...]:
             )
         values.append(value)
     return tuple(values)
+
+
+def parse_theta(text: str) -> dict[str, float]:
+    """``NAME=VALUE,...`` (e.g. ``mu=1,sigma=2``) as ``{name: float}``; every name
+    once, every value a finite number."""
+    wrong = (
+        f"expected NAME=VALUE,... with finite numbers (e.g. mu=1,sigma=2), got {text!r}"
+    )
+    theta: dict[str, float] = {}
+    for part in text.split(","):
+        name, equals, value = (piece.strip() for piece in part.partition("="))
+        if not equals or not name.isidentifier():
+            raise argparse.ArgumentTypeError(wrong)
+        if name in theta:
+            raise argparse.ArgumentTypeError(f"{name!r} given twice in {text!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(wrong) from None
+        if not math.isfinite(number):
+            raise argparse.ArgumentTypeError(wrong)
+        theta[name] = number
+    return theta
 
 
 def parse_seed(text: str) -> int:
@@ -377,6 +402,30 @@ def _check_seed(name: str, value: Any) -> int:
 def _check_precision(name: str, value: Any) -> str:
     check_precision(value)
     return value
+
+
+def _check_theta(name: str, value: Any) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise InvalidArgument(
+            name, f"must be a mapping of parameter names to numbers (got {value!r})"
+        )
+    return {key: finite(name, item) for key, item in value.items()}
+
+
+def theta_option(
+    *,
+    help: str = (
+        "true parameter values, NAME=VALUE,... (e.g. mu=1,sigma=2); parameters "
+        "not named keep the model's defaults"
+    ),
+) -> Any:
+    """The true parameters as ``{name: float}`` overriding the model's defaults
+    (``ModelSpec.at``); None: the defaults.  ``--theta mu=1,sigma=2``."""
+    return option(
+        None, help=help, check=_check_theta, parse=parse_theta, metavar="NAME=VALUE,..."
+    )
 
 
 def seed_option(default: int = 0, *, help: str = "root random seed") -> Any:
