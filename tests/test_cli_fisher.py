@@ -118,6 +118,8 @@ def test_fisher_json_has_the_required_keys(real_run):
     code, out, _, result = real_run
     assert code == 0
     payload = json.loads((out / "fisher.json").read_text())
+    provenance = payload.pop("provenance")  # the command line's addition
+    assert provenance["command_line"].startswith("jaxunc reproduce --only fisher")
     assert payload == json.loads(json.dumps(result.to_json()))
     assert set(payload) >= REQUIRED_KEYS
     config = payload["config"]
@@ -190,7 +192,12 @@ def test_no_plots_and_quiet(real_run, tmp_path, monkeypatch, capsys):
     assert run_cli("fisher", "--no-plots", "--quiet", "--out", str(target)) == 0
     assert len(calls) == 1
     assert [p.name for p in target.iterdir()] == ["fisher.json"]
-    assert (target / "fisher.json").read_text() == (out / "fisher.json").read_text()
+    replayed, recorded = (
+        json.loads((folder / "fisher.json").read_text()) for folder in (target, out)
+    )
+    assert replayed.pop("provenance")["command_line"].startswith("jaxunc fisher")
+    recorded.pop("provenance")
+    assert replayed == recorded
     assert capsys.readouterr().out == ""
 
 
@@ -279,11 +286,11 @@ def test_reproduce_runs_toy_then_fisher(real_run, tmp_path, monkeypatch, capsys)
     toy_calls = []
     run_study = jaxunc.cli._run_study
 
-    def skip_toy(study, args, out, *rest):
+    def skip_toy(study, args, out, *rest, **options):
         if study.name == "toy":
             toy_calls.append(out)
-        else:
-            run_study(study, args, out, *rest)
+            return None
+        return run_study(study, args, out, *rest, **options)
 
     monkeypatch.setattr(jaxunc.cli, "_run_study", skip_toy)
     default_run_only(monkeypatch)
