@@ -219,6 +219,7 @@ def run_case(case: Case) -> dict[str, Any]:
             if code != 0:
                 raise RuntimeError(f"jaxunc {' '.join(argv)} exited with {code}")
             payload = json.loads((out / case.output).read_text())
+            payload.pop("provenance", None)  # run-time provenance: never recorded
     return json.loads(to_json_text(payload))
 
 
