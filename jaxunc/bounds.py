@@ -64,7 +64,10 @@ __all__ = [
     "SummaryBounds",
     "SummarySimulations",
     "ThetaDependent",
+    "bootstrap_generated_fisher",
     "bound_verdict",
+    "exponential_fit_generated_fisher",
+    "gaussian_fit_generated_fisher",
     "generated_information_bounds",
     "generated_information_bounds_over_sizes",
     "learned_summary_bounds",
@@ -73,6 +76,7 @@ __all__ = [
     "moments_summary",
     "quantile_summary",
     "rbf_features_summary",
+    "select_best",
     "simulate_summaries",
     "simulate_summary_grid",
     "summary_bound",
@@ -409,21 +413,22 @@ class SummaryBounds(NamedTuple):
     """Every summary × route bound for one (n_train, n_gen), and the best one.
 
     ``bounds``: ``{summary name: {route: BoundEstimate or str}}`` (a string says why
-    a route was not computed or could not be trusted); ``best``: the
-    ``(summary, route)`` whose bound on ``target`` has the largest lower confidence
-    value (bound − 2 SE: a precise bound is preferred to a noisy one that is larger
-    only by chance), each summary by its pathwise route where it has one (both
-    routes estimate the same Jᵀ C⁻¹ J from the same draws, the pathwise one with
-    a far less noisy J: taking the larger of the two would favour the score
-    route's upward fluctuations); ``params``: θ's component names; ``failures``:
-    ``{summary: {result name: count}}`` of simulations left out (non-finite summary
-    or failed fit).
+    a route was not computed or could not be trusted), each from all the
+    simulations; ``best``: the ``(summary, route)`` chosen as the best and
+    ``best_estimate`` its bound as reported, free of selection bias
+    (``select_best``): with several candidates the choice is made on the first
+    half of the simulations and the bound computed on the other half, so
+    ``best_estimate`` differs from ``bounds[summary][route]`` and has a larger
+    standard error; with one candidate it is that bound.  ``params``: θ's
+    component names; ``failures``: ``{summary: {result name: count}}`` of
+    simulations left out (non-finite summary or failed fit).
     """
 
     bounds: dict[str, dict[str, Any]]
     best: tuple[str, str] | None
     params: tuple[str, ...]
     failures: dict[str, dict[str, int]]
+    best_estimate: BoundEstimate | None = None
 
 
 def _reparameterized(model: Any) -> bool:
@@ -457,7 +462,7 @@ def generated_information_bounds(
     bounds: dict[str, dict[str, Any]] = {}
     failures: dict[str, dict[str, int]] = {}
     names: tuple[str, ...] = ()
-    best, best_value = None, -np.inf
+    candidates = []
     for index, summary in enumerate(summaries):
         pathwise = summary.smooth and _reparameterized(model)
         sims = simulate_summaries(
@@ -477,8 +482,16 @@ def generated_information_bounds(
             summary, sims, _reparameterized(model), groups, max_failure_fraction
         )
         bounds[summary.name] = entry
-        best, best_value = _better(best, best_value, summary.name, entry, target)
-    return SummaryBounds(bounds, best, names, failures)
+        candidates.append((summary, sims))
+    best, estimate = select_best(
+        bounds,
+        candidates,
+        _reparameterized(model),
+        target=target,
+        groups=groups,
+        max_failure_fraction=max_failure_fraction,
+    )
+    return SummaryBounds(bounds, best, names, failures, estimate)
 
 
 def _summary_entry(
@@ -560,6 +573,88 @@ def _better(
         if value > best_value:
             best, best_value = (name, route), value
     return best, best_value
+
+
+def _half(sims: SummarySimulations, part: int) -> SummarySimulations:
+    """The first (``part`` 0) or second (1) half of the simulations."""
+    cut = len(sims.values) // 2
+    piece = slice(0, cut) if part == 0 else slice(cut, None)
+    return SummarySimulations(
+        sims.values[piece],
+        None if sims.jacobians is None else sims.jacobians[piece],
+        sims.scores[piece],
+        sims.fit_results[piece],
+        sims.params,
+    )
+
+
+def select_best(
+    bounds: dict[str, dict[str, Any]],
+    candidates: Sequence[tuple[Summary, SummarySimulations]],
+    reparameterized: bool,
+    *,
+    target: int = 0,
+    groups: int = DEFAULT_GROUPS,
+    max_failure_fraction: float = 0.01,
+) -> tuple[tuple[str, str] | None, BoundEstimate | None]:
+    """The best summary and route, and its bound without selection bias:
+    ``((summary, route), BoundEstimate)`` or ``(None, None)``.
+
+    The best is the largest bound on component ``target`` minus two standard
+    errors, a summary by its pathwise route where computed (``_better``).  Taking
+    the largest of several noisy bounds (each unbiased) is biased upwards, so
+    with more than one candidate in ``bounds`` (the bounds from all simulations)
+    the choice is made on the first half of each candidate's simulations
+    (``candidates``: the summaries with their simulations) and the reported bound
+    is computed on the second half alone: unbiased for the chosen summary's
+    bound, hence at most the best bound in expectation, at the price of a
+    standard error about √2 larger (and ``groups`` reduced to fit the half).
+    With one candidate there is no choice and its bound from all simulations is
+    returned.  ``(None, None)`` when no bound was computed, or when the held-out
+    half gives none (e.g. too many of its simulations failed).
+    """
+    names = [
+        name
+        for name, entry in bounds.items()
+        if any(not isinstance(e, str) for e in entry.values())
+    ]
+    if not names:
+        return None, None
+    if len(names) == 1:
+        best, _ = _better(None, -np.inf, names[0], bounds[names[0]], target)
+        return best, bounds[best[0]][best[1]]
+    halves = []
+    for part in (0, 1):
+        by_name = {}
+        for summary, sims in candidates:
+            if summary.name not in names:
+                continue
+            half = _half(sims, part)
+            shared = max(2, min(groups, len(half.values) // 2))
+            by_name[summary.name] = (summary, half, shared)
+        halves.append(by_name)
+    best, best_value = None, -np.inf
+    for name, (summary, half, shared) in halves[0].items():
+        try:
+            entry, _ = _summary_entry(
+                summary, half, reparameterized, shared, max_failure_fraction
+            )
+        except InvalidArgument:  # too few simulations in the half
+            continue
+        best, best_value = _better(best, best_value, name, entry, target)
+    if best is None:
+        return None, None
+    summary, half, shared = halves[1][best[0]]
+    try:
+        entry, _ = _summary_entry(
+            summary, half, reparameterized, shared, max_failure_fraction
+        )
+    except InvalidArgument:
+        return None, None
+    estimate = entry.get(best[1])
+    if estimate is None or isinstance(estimate, str):
+        return None, None
+    return best, estimate
 
 
 # ------------------------------------------------- several sizes, one training each
@@ -686,8 +781,9 @@ def _learned_entry(
     groups: int,
     max_failure_fraction: float,
     options: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, int]]:
-    """The learned summary's ``{route: BoundEstimate or str}`` and failure counts:
+) -> tuple[dict[str, Any], dict[str, int], tuple[Summary, SummarySimulations]]:
+    """The learned summary's ``{route: BoundEstimate or str}``, failure counts and
+    ``(summary, simulations)`` (the head applied to the evaluation draws):
     the head (``_train_head``) regresses s_train on the features of ``fit_set``
     and is evaluated on the independent draws of ``evaluation``
     (``learned_summary_bounds``)."""
@@ -709,9 +805,10 @@ def _learned_entry(
     summary = Summary(
         "learned", tuple(f"learned_{name}" for name in evaluation.params), head
     )
-    return _summary_entry(
+    entry, counts = _summary_entry(
         summary, learned, jacobians is not None, groups, max_failure_fraction
     )
+    return entry, counts, (summary, learned)
 
 
 LEARNED_DEFAULTS = {
@@ -802,7 +899,7 @@ def generated_information_bounds_over_sizes(
     for j, sims in enumerate(grid):
         bounds: dict[str, dict[str, Any]] = {}
         failures: dict[str, dict[str, int]] = {}
-        best, best_value = None, -np.inf
+        candidates = []
         names: tuple[str, ...] = ()
         for summary in summaries:
             names = sims[summary.name].params
@@ -814,10 +911,10 @@ def generated_information_bounds_over_sizes(
                 max_failure_fraction,
             )
             bounds[summary.name] = entry
-            best, best_value = _better(best, best_value, summary.name, entry, target)
+            candidates.append((summary, sims[summary.name]))
         if features is not None:
             names = sims[features.name].params
-            entry, failures["learned"] = _learned_entry(
+            entry, failures["learned"], learned_sims = _learned_entry(
                 fit_grid[j][features.name],
                 sims[features.name],
                 key=jax.random.fold_in(head_key, j),
@@ -826,8 +923,16 @@ def generated_information_bounds_over_sizes(
                 options=options,
             )
             bounds["learned"] = entry
-            best, best_value = _better(best, best_value, "learned", entry, target)
-        results.append(SummaryBounds(bounds, best, names, failures))
+            candidates.append(learned_sims)
+        best, estimate = select_best(
+            bounds,
+            candidates,
+            reparameterized,
+            target=target,
+            groups=groups,
+            max_failure_fraction=max_failure_fraction,
+        )
+        results.append(SummaryBounds(bounds, best, names, failures, estimate))
     return results
 
 
@@ -1034,7 +1139,7 @@ def learned_summary_bounds(
             pathwise=pathwise,
         )
 
-    entry, _ = _learned_entry(
+    entry, _, _ = _learned_entry(
         draws(fit_key, False),
         draws(eval_key, _reparameterized(model)),
         key=head_key,
@@ -1112,3 +1217,195 @@ def exponential_fit_generated_fisher(
     positive = h > 1e-300
     information = np.sum(dh[positive] ** 2 / h[positive]) * step
     return float(information / rate**2)
+
+
+def _log_chi2_density(w: np.ndarray, dof: int, scale: float) -> np.ndarray:
+    """Log density of W = log(Y/scale), Y ~ χ²_dof:
+    (dof/2)(w + log scale) − scale·eʷ/2 − lgamma(dof/2) − (dof/2) log 2."""
+    half = 0.5 * dof
+    return (
+        half * (w + math.log(scale))
+        - 0.5 * scale * np.exp(w)
+        - math.lgamma(half)
+        - half * math.log(2.0)
+    )
+
+
+def _bisect(
+    function: Callable, lo: np.ndarray, hi: np.ndarray, iterations: int = 64
+) -> np.ndarray:
+    """The sign change of ``function`` between ``lo`` and ``hi`` (elementwise,
+    ``function(lo) > 0 ≥ function(hi)``; ``lo`` may be the larger), after
+    ``iterations`` halvings of the bracket."""
+    for _ in range(iterations):
+        middle = 0.5 * (lo + hi)
+        above = function(middle) > 0
+        lo, hi = np.where(above, middle, lo), np.where(above, hi, middle)
+    return 0.5 * (lo + hi)
+
+
+FIT_QUADRATURE_DEPTH = 36.0
+"""Log-density drop (nats) at which ``gaussian_fit_generated_fisher`` cuts its
+integrals (e^−36 ≈ 2·10⁻¹⁶ of the peak)."""
+
+
+def _gaussian_fit_quadrature(
+    n_train: int, n_gen: int, ddof: int, resolution: float = 0.3
+) -> tuple[float, float]:
+    """``(σ²·I_gen, normalisation)`` of ``gaussian_fit_generated_fisher`` (σ = 1);
+    the normalisation (the quadrature's total probability, 1 up to the
+    discretisation error) is returned for tests.  ``resolution``: grid steps in
+    units of the local widths (smaller is finer)."""
+    n, big_n, depth = n_train, n_gen, FIT_QUADRATURE_DEPTH
+    dof_a, scale_a = n - 1, float(n - ddof)
+
+    def log_prior(a):  # a = log t, t = σ̂²/σ² ~ χ²_{n−1}/(n − ddof)
+        return _log_chi2_density(a, dof_a, scale_a)
+
+    def variance(a):  # Var(x̄_gen | σ̂) in units of σ²
+        return 1.0 / n + np.exp(a) / big_n
+
+    def drop(log_density, mode, side, width):
+        """Where ``log_density`` falls ``depth`` below its value at ``mode`` on
+        ``side`` (±1), within ``width``."""
+        peak = log_density(mode)
+        return _bisect(
+            lambda a: log_density(a) - (peak - depth),
+            mode,
+            mode + side * width,
+            iterations=32,
+        )
+
+    def location_information(z_shape, log_weight, a_lo, a_hi, size):
+        """Σ over the outer points of e^{max log weight} Δa ∫ p'²/p dx for the
+        scale mixture p(x) = Σ_a w(a) φ(x; v(a)) on a grid of ``size`` a-points
+        from ``a_lo`` to ``a_hi`` (each of shape ``z_shape``): (information
+        integrand, probability) per outer point."""
+        fraction = np.linspace(0.0, 1.0, size)
+        a = a_lo[:, None] + (a_hi - a_lo)[:, None] * fraction  # (z, K)
+        step_a = (a_hi - a_lo) / (size - 1)
+        logs = log_weight(a)
+        top = logs.max(axis=1, keepdims=True)
+        weights = np.exp(logs - top)
+        weights[:, [0, -1]] *= 0.5
+        v = variance(a)
+        v_lo, v_hi = variance(a_lo), variance(a_hi)
+        x_max = 12.0 * np.sqrt(v_hi)
+        points = int(np.ceil(np.max(x_max / (resolution * np.sqrt(v_lo))))) + 1
+        x = x_max[:, None] * np.linspace(0.0, 1.0, max(points, 64))  # (z, X)
+        step_x = x[:, 1] - x[:, 0]
+        phi = np.exp(-0.5 * x[:, None, :] ** 2 / v[:, :, None]) / np.sqrt(
+            2 * np.pi * v[:, :, None]
+        )  # (z, K, X)
+        density = np.einsum("zk,zkx->zx", weights, phi)
+        slope = x * np.einsum("zk,zkx->zx", weights / v, phi)
+        ratio = np.where(density > 0, slope**2 / np.where(density > 0, density, 1), 0)
+        ratio[:, -1] *= 0.5
+        integral = 2.0 * ratio.sum(axis=1) * step_x  # ∫ over the whole line
+        scale = np.exp(top[:, 0]) * step_a
+        return scale * integral, scale * weights.sum(axis=1)
+
+    def a_range(log_density, mode, width):
+        return (
+            drop(log_density, mode, -1, width),
+            drop(log_density, mode, +1, width),
+        )
+
+    prior_mode = np.array([math.log(dof_a / scale_a)])
+    prior_lo, prior_hi = a_range(log_prior, prior_mode, 4 * depth / dof_a + 20.0)
+    sd_a = math.sqrt(2.0 / dof_a)
+    if big_n == 1:  # S_gen ≡ 0: nothing to condition on, the prior mixes
+        size = int(np.ceil((prior_hi - prior_lo)[0] / (resolution * sd_a))) + 1
+        information, probability = location_information(
+            (1,), log_prior, prior_lo, prior_hi, max(size, 64)
+        )
+        return float(information[0]), float(probability[0])
+
+    dof_b = big_n - 1  # b = log(S_gen/σ̂²) ~ log χ²_{N−1}
+
+    def log_noise(b):
+        return _log_chi2_density(b, dof_b, 1.0)
+
+    noise_mode = np.array([math.log(dof_b)])
+    noise_lo, noise_hi = a_range(log_noise, noise_mode, 4 * depth / dof_b + 20.0)
+    sd_b = math.sqrt(2.0 / dof_b)
+    z_lo, z_hi = (prior_lo + noise_lo)[0], (prior_hi + noise_hi)[0]
+    z_points = int(np.ceil((z_hi - z_lo) / (resolution * math.hypot(sd_a, sd_b))))
+    z = np.linspace(z_lo, z_hi, max(z_points, 64) + 1)
+    step_z = z[1] - z[0]
+
+    # The posterior of a = log t given z = log(S_gen/σ²) = a + b is log-concave:
+    # its mode solves L'(a) = (dof_a − scale_a eᵃ − dof_b + e^{z−a})/2 = 0.
+    def log_posterior_at(zz):
+        return lambda a: log_prior(a) + log_noise(zz - a)
+
+    mode = _bisect(
+        lambda a: dof_a - scale_a * np.exp(a) - dof_b + np.exp(z - a),
+        np.full_like(z, min(prior_lo[0], z_lo - noise_hi[0]) - 1.0),
+        np.full_like(z, max(prior_hi[0], z_hi - noise_lo[0]) + 1.0),
+    )
+    width = 4 * depth / min(dof_a, dof_b) + 20.0
+    a_lo, a_hi = a_range(log_posterior_at(z), mode, width)
+    curvature = 0.5 * (scale_a * np.exp(mode) + np.exp(z - mode))
+    size = int(np.ceil(np.max((a_hi - a_lo) * np.sqrt(curvature)) / resolution)) + 1
+    size = max(size, 64)
+    information = probability = 0.0
+    chunk = max(1, 4_000_000 // (size * 256))
+    for start in range(0, len(z), chunk):
+        part = slice(start, start + chunk)
+        zz = z[part]
+        values, masses = location_information(
+            zz.shape,
+            lambda a, zz=zz: log_prior(a) + log_noise(zz[:, None] - a),
+            a_lo[part],
+            a_hi[part],
+            size,
+        )
+        ends = np.ones_like(zz)
+        if start == 0:
+            ends[0] = 0.5
+        if start + chunk >= len(z):
+            ends[-1] = 0.5
+        information += float(np.sum(ends * values)) * step_z
+        probability += float(np.sum(ends * masses)) * step_z
+    return information, probability
+
+
+def gaussian_fit_generated_fisher(
+    sigma: float, n_train: int, n_gen: int, ddof: int = 0
+) -> float:
+    """Exact Fisher information about μ of N_gen events generated by the ideal
+    mean-and-σ fit of a Gaussian N(μ, σ²) to n_train events (``IdealFit`` with
+    ``free=("mu", "sigma")``; σ̂² = Σ(x − x̄)²/(n − ddof)), by nested quadrature
+    in float64 NumPy.
+
+    It is the μμ element of the generated data's 2 × 2 Fisher matrix in (μ, σ):
+    the information about μ with σ known (not the μ-information with σ a nuisance
+    parameter, the inverse of the (μ, μ) element of the inverse matrix).
+
+    Derivation: μ̂ ~ N(μ, σ²/n) and σ̂² ~ σ²χ²_{n−1}/(n − ddof) are independent;
+    given (μ̂, σ̂) the generated mean x̄_gen ~ N(μ̂, σ̂²/N) and the generated sum of
+    squares S_gen ~ σ̂²χ²_{N−1} are independent and sufficient, so
+    x̄_gen | σ̂ ~ N(μ, v), v = σ²/n + σ̂²/N, and S_gen does not depend on μ.  Hence
+    p(x̄_gen | S_gen, μ) is a scale mixture of normals centred at μ with mixing
+    density p(σ̂ | S_gen), and I_gen = E_{S_gen}[∫ (∂ₓp)²/p dx].  With t = σ̂²/σ²,
+    a = log t and z = log(S_gen/σ²) = a + log χ²_{N−1}, this is
+    ∫dz ∫dx [∫da q φ'_v]² / [∫da q φ_v], q(a, z) = p(a) p(z − a), each integral by
+    the trapezoid rule on a uniform grid over where its log integrand is within
+    ``FIT_QUADRATURE_DEPTH`` nats of its peak (the posterior of a given z is
+    log-concave: its mode by bisection), steps of 0.3 local widths.  N = 1 has no
+    S_gen: the prior mixes.
+
+    Limits: 1/E[v] ≤ σ²·I_gen ≤ E[1/v] (a location family's information is at
+    least its inverse variance; knowing σ̂ cannot lose information); → n/σ² as
+    N → ∞ and → nN/(σ²(n + N)) (the mean-only fit) as n → ∞.  ``ddof`` 0 or 1;
+    n_train ≥ 2.
+    """
+    n = check_positive_int("n_train", n_train, minimum=2)
+    big_n = check_positive_int("n_gen", n_gen)
+    if ddof not in (0, 1):
+        raise InvalidArgument("ddof", f"must be 0 or 1 (got {ddof!r})")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise InvalidArgument("sigma", f"must be finite and > 0 (got {sigma!r})")
+    information, _ = _gaussian_fit_quadrature(n, big_n, ddof)
+    return information / sigma**2

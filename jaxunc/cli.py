@@ -503,15 +503,17 @@ def _check_range(config: Any, args: argparse.Namespace) -> None:
     """Refuse a --range that starts beyond the study's pseudo-experiments (it would
     select nothing)."""
     pseudo_range = getattr(args, "range", None)
-    for field, what in (
-        ("pseudo_experiments", "pseudo-experiments"),
-        ("ensemble_size", "ensemble members"),
-    ):
-        total = getattr(config, field, None)
-        if isinstance(total, int):
-            break
-    if pseudo_range is None or not isinstance(total, int):
+    counted = [
+        (field, what, getattr(config, field, None))
+        for field, what in (
+            ("pseudo_experiments", "pseudo-experiments"),
+            ("ensemble_size", "ensemble members"),
+        )
+        if isinstance(getattr(config, field, None), int)
+    ]
+    if pseudo_range is None or not counted:
         return
+    field, what, total = counted[0]
     start, stop = pseudo_range
     if start >= total:
         flag = "--" + field.replace("_", "-")

@@ -20,7 +20,8 @@ how they ended as a result code.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
@@ -279,6 +280,13 @@ def maximum_likelihood_fit(
     ``max_steps_reached`` (``max_iterations`` Newton steps), ``stalled``,
     ``nonfinite_start``, ``nonfinite_value`` or ``not_positive_definite``.
 
+    Derivatives in ``x`` and in the fixed parameters (forward mode, and reverse
+    mode through the linear rule) come from the implicit function theorem at the
+    optimum, not from the iterations: the loop runs without tangents and
+    ``_at_optimum`` gives u̇ = −H⁻¹ ∂g/∂(x, fixed)·(ẋ, ḟ), so they cost one more
+    pass over the events and do not depend on the start or on ``max_iterations``
+    once converged (NaN where the Hessian has no Cholesky factor).
+
     Shapes: ``x`` is ``(n, *event_shape)``; returns a ``FitResult``.  Raises
     ``InvalidArgument`` for an ``init`` that is not a finite value of every parameter
     or ``free`` names that are not among them.
@@ -293,7 +301,7 @@ def maximum_likelihood_fit(
     eps = jnp.finfo(dtype).eps
     tolerance = 10 * eps if tolerance is None else tolerance
 
-    def theta_of(u: jax.Array) -> dict:
+    def theta_of(u: jax.Array, fixed: dict) -> dict:
         return from_u({**fixed, **unravel(u)})
 
     d = u0.shape[0]
@@ -305,15 +313,17 @@ def maximum_likelihood_fit(
     order = np.argsort(rows != cols, kind="stable")
     rows, cols = rows[order], cols[order]
 
-    def log_prob(u: jax.Array) -> jax.Array:
-        return model.log_prob(x, theta_of(u))
-
-    def derivatives(u: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def derivatives(
+        u: jax.Array, x: jax.Array, fixed: dict
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """-log L, its gradient (d,) and Hessian (d, d) at ``u`` in one pass over
         the events: per-event log p and its first and second derivatives by
         forward over forward mode, one tangent pair (e_i, e_j) per i <= j (d is
         small; XLA fuses the tangents into elementwise work over the events), each
         summed pairwise (``_event_sum``)."""
+
+        def log_prob(u: jax.Array) -> jax.Array:
+            return model.log_prob(x, theta_of(u, fixed))
 
         def along(e_i: jax.Array, e_j: jax.Array):
             # ((log p, ∂_j log p), (∂_i log p, ∂_i ∂_j log p)), each (n,)
@@ -339,6 +349,12 @@ def maximum_likelihood_fit(
         decrement = jnp.where(usable, decrement, jnp.inf)
         return direction, decrement
 
+    # The loop sees the events and the fixed parameters without their tangents:
+    # the derivative of the optimum comes from the implicit function theorem
+    # below, not from differentiating the iterations.
+    x_loop = lax.stop_gradient(x)
+    fixed_loop = lax.stop_gradient(fixed)
+
     # One loop iteration = one pass over the events: it evaluates -log L and its
     # derivatives at the trial point u - step·direction.  If -log L did not
     # increase (up to rounding slack) the trial point is accepted and its
@@ -356,7 +372,7 @@ def maximum_likelihood_fit(
 
     def trial(state: NewtonState) -> NewtonState:
         candidate = state.position - state.step * state.direction
-        candidate_value, gradient, hessian = derivatives(candidate)
+        candidate_value, gradient, hessian = derivatives(candidate, x_loop, fixed_loop)
         accepted = candidate_value <= state.value + 4 * eps * jnp.abs(state.value)
         new_direction, new_decrement = newton_direction(gradient, hessian)
         one = jnp.ones_like(state.step)
@@ -376,7 +392,7 @@ def maximum_likelihood_fit(
         )
 
     start = NewtonState(
-        position=u0,
+        position=lax.stop_gradient(u0),
         value=jnp.asarray(jnp.inf, dtype),
         direction=jnp.zeros_like(u0),
         decrement=jnp.asarray(jnp.inf, dtype),
@@ -386,13 +402,53 @@ def maximum_likelihood_fit(
         stalled=jnp.bool_(False),
     )
     final = lax.while_loop(keep_going, trial, start)
-    u, value = final.position, final.value
+    u, value = _at_optimum(derivatives, final.position, final.value, x, fixed)
     converged = (
         (final.decrement <= tolerance) & jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
     )
     return FitResult(
-        theta_of(u), converged, final.iteration, value, newton_result(final, converged)
+        theta_of(u, fixed),
+        converged,
+        final.iteration,
+        value,
+        newton_result(final, converged),
     )
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _at_optimum(
+    derivatives: Callable, u: jax.Array, value: jax.Array, x: jax.Array, fixed: dict
+) -> tuple[jax.Array, jax.Array]:
+    """``(u, value)`` unchanged: the optimum ``u`` (d,) of -log L and -log L there,
+    found by the Newton loop.  Its forward-mode derivative is the implicit
+    function theorem's: with g(u, x, fixed) the gradient of -log L and H its
+    Hessian at ``u``, g(u*(x), x) = 0 gives u̇ = −H⁻¹ (∂g/∂x ẋ + ∂g/∂fixed ḟ), and
+    the value's tangent is ∂(−log L)/∂(x, fixed)·(ẋ, ḟ) + g·u̇ (the chain rule;
+    g ≈ 0 at the optimum).  The tangents of ``u`` and ``value`` themselves (from
+    the start point) are ignored: the optimum does not depend on where the search
+    began.  Valid where the fit converged; NaN where H has no Cholesky factor.
+    ``derivatives(u, x, fixed) -> (-log L, gradient, Hessian)``."""
+    del derivatives, x, fixed
+    return u, value
+
+
+@_at_optimum.defjvp
+def _at_optimum_jvp(derivatives, primals, tangents):
+    u, value, x, fixed = primals
+    _, _, x_dot, fixed_dot = tangents
+
+    def value_and_gradient(x_: jax.Array, fixed_: dict):
+        value_, gradient_, _ = derivatives(u, x_, fixed_)
+        return value_, gradient_
+
+    (_, gradient), (value_dot, gradient_dot) = jax.jvp(
+        value_and_gradient, (x, fixed), (x_dot, fixed_dot)
+    )
+    _, _, hessian = derivatives(u, x, fixed)
+    step, positive_definite = _cholesky_solve(hessian, gradient_dot)
+    # linear in the tangents (so reverse mode can transpose it); NaN without H⁻¹
+    u_dot = -step * jnp.where(positive_definite, 1.0, jnp.nan).astype(step.dtype)
+    return (u, value), (u_dot, value_dot + jnp.dot(gradient, u_dot))
 
 
 @dataclasses.dataclass(frozen=True)

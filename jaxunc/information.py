@@ -348,7 +348,11 @@ _PROPOSAL_BATCH = 2**14
 
 
 def _default_proposals(
-    surrogate: Any, n_train: int, n_gen: int, base: int = 65_536
+    surrogate: Any,
+    n_train: int,
+    n_gen: int,
+    base: int = 65_536,
+    cap: int = MAX_PROPOSALS,
 ) -> int:
     """Proposals needed for a usable effective sample size.
 
@@ -356,7 +360,7 @@ def _default_proposals(
     training samples, in each fitted dimension d (``len(surrogate.free)``, else 1),
     so the ESS of a fixed number of proposals falls like (n_train/n_gen)^(d/2) and
     the count grows by the inverse, to a power of two.  With sufficient statistics
-    (O(1) per proposal) it starts at ``base`` and stops at ``MAX_PROPOSALS``;
+    (O(1) per proposal) it starts at ``base`` and stops at ``cap``;
     otherwise each proposal is a surrogate training and costs n_gen log-density
     evaluations per outer replica, so it starts at ``FITTED_PROPOSALS`` and stops
     at ``MAX_FITTED_PROPOSALS`` trainings and ``MAX_DENSITY_EVALUATIONS`` / n_gen
@@ -371,7 +375,7 @@ def _default_proposals(
         cap = 2 ** math.floor(math.log2(cap)) if cap >= 1 else 1
         return int(max(FITTED_PROPOSALS, min(wanted, cap)))
     wanted = base * narrowing
-    return int(min(MAX_PROPOSALS, 2 ** math.ceil(math.log2(wanted))))
+    return int(min(cap, 2 ** math.ceil(math.log2(wanted))))
 
 
 def _replicas(replica, key: jax.Array, count: int):
@@ -589,6 +593,13 @@ class FisherMargin(NamedTuple):
 MARGIN_GROUPS = 16
 """Independent blocks of the margin's jackknife standard error (at most ``outer``
 and ``proposals``)."""
+MARGIN_MAX_PROPOSALS = MAX_PROPOSALS // 4
+"""The margin's largest proposal set (per set) for a surrogate with sufficient
+statistics.  Measured for the mean-and-σ ideal fit of N(0, 1), n_train = 100,
+n_gen = 10⁵, outer = 256: 2¹⁹ proposals gave 0.0997 ± 0.0014 (median ESS 509) in
+10 s, 2²¹ gave 0.0989 ± 0.0008 in 34 s, against the exact 0.0989 (quadrature,
+``bounds.gaussian_fit_generated_fisher``): a quarter of I_gen's cap keeps the
+relative error near 1 % at a third of the cost."""
 MARGIN_PROPOSALS = 16_384
 """The margin's ``base`` proposals per set for a surrogate with sufficient
 statistics (``_default_proposals``; grown with n_gen): it measures the small
@@ -755,7 +766,9 @@ def generated_fisher_margin(
     dependent = isinstance(surrogate, ThetaDependent)
     built = surrogate.build(theta) if dependent else surrogate
     if proposals is None:
-        proposals = _default_proposals(built, n_train, n_gen, base=MARGIN_PROPOSALS)
+        proposals = _default_proposals(
+            built, n_train, n_gen, base=MARGIN_PROPOSALS, cap=MARGIN_MAX_PROPOSALS
+        )
     _check_sizes(n_train=n_train, n_gen=n_gen, outer=outer, proposals=proposals)
     groups = _check_margin_groups(groups, outer, proposals)
     _check_surrogate(built, n_train)

@@ -23,9 +23,12 @@ are never required:
 * ``cdf(x, theta)`` and ``quantile(u, theta)``: the cumulative distribution function
   and its inverse (used by ``jaxunc.validation`` for exact bin probabilities and
   true-quantile bins; without them it uses a large reference sample);
-* ``support``: ``(low, high)`` for a 1-D density that vanishes outside an interval
-  (estimators applied to generated events keep only the events inside, as an
-  analysis window would);
+* ``support``: ``(low, high)`` for a 1-D density that vanishes outside an interval,
+  or a method ``support(x) -> bool[n]`` saying which events lie where the density is
+  defined (estimators applied to generated events keep only the events inside, as an
+  analysis window would, and studies count the events outside: ``outside_support``);
+  without it, an event lies outside where ``log_prob`` at the true parameters is not
+  finite (−inf or NaN);
 * ``sufficient_statistics(x)`` and ``log_likelihood_from_statistics(t, theta)``: the
   total log-likelihood from sufficient statistics (a fast path for importance weights,
   tested against ``log_prob(x).sum()``).
@@ -57,6 +60,8 @@ __all__ = [
     "Spectrum",
     "check_params",
     "model_from_functions",
+    "outside_support",
+    "support_description",
 ]
 
 
@@ -87,6 +92,34 @@ def _require_names(theta: Any, names: tuple[str, ...], model: str) -> None:
         raise ValueError(
             f"{model} parameters must be a dict with keys {list(names)} (got {got})"
         )
+
+
+def outside_support(model: Any, x: jax.Array, theta: Any) -> jax.Array:
+    """``bool[n]``: which events of ``x`` (``(n, *event_shape)``) lie outside the
+    support of ``model`` at ``theta``: outside its ``support`` interval (inclusive
+    ends) or where its ``support(x)`` hook is False, or, for a model that declares no
+    support, where ``log_prob(x, theta)`` is not finite.  NaN events are outside."""
+    support = getattr(model, "support", None)
+    if support is None:
+        return ~jnp.isfinite(model.log_prob(x, theta))
+    if callable(support):
+        return ~jnp.asarray(support(x), bool)
+    low, high = support
+    return ~((x >= low) & (x <= high))
+
+
+def support_description(model: Any) -> str:
+    """How ``outside_support`` decides for ``model``, in words."""
+    support = getattr(model, "support", None)
+    if support is None:
+        return (
+            "no declared support: an event is outside where log_prob at the true "
+            "parameters is not finite"
+        )
+    if callable(support):
+        return "declared by the model's support(x) hook"
+    low, high = support
+    return f"declared interval [{low:g}, {high:g}]"
 
 
 def check_params(model: Any, theta: Any) -> None:

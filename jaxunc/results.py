@@ -30,8 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "RESULT_DESCRIPTIONS",
     "RESULT_NAMES",
     "Result",
+    "describe_failures",
     "estimate_result",
     "first_failure",
     "from_ok",
@@ -50,6 +52,18 @@ RESULT_NAMES = (
 )
 """Name of each result code, indexed by code."""
 
+RESULT_DESCRIPTIONS = {
+    "successful": "successful",
+    "max_steps_reached": "iteration limit reached",
+    "stalled": "line search stalled",
+    "nonfinite_start": "non-finite log-likelihood at the starting point",
+    "not_positive_definite": "Hessian not positive definite",
+    "nonfinite_value": "non-finite log-likelihood or estimate",
+    "surrogate_fit_failed": "surrogate training failed",
+    "failed": "failed (reason not named)",
+}
+"""Each result code's meaning in words, for warnings (by name)."""
+
 
 class Result:
     """The result codes as named ``int`` constants (``Result.STALLED == 2``)."""
@@ -67,6 +81,7 @@ class Result:
 assert all(
     getattr(Result, name.upper()) == code for code, name in enumerate(RESULT_NAMES)
 )
+assert tuple(RESULT_DESCRIPTIONS) == RESULT_NAMES
 
 
 def from_ok(ok: Any, failure: int = Result.FAILED) -> Any:
@@ -90,6 +105,19 @@ def first_failure(*codes: Any) -> Any:
         code = jnp.asarray(code, jnp.int32)
         result = jnp.where(code != Result.SUCCESSFUL, code, result)
     return result
+
+
+def describe_failures(counts: Any) -> str:
+    """``{name: count}`` (as from ``result_counts``, scalar counts) in words, most
+    frequent first: ``"non-finite log-likelihood at the starting point (243),
+    line search stalled (2)"``."""
+    items = sorted(
+        ((int(n), name) for name, n in dict(counts).items() if int(n)),
+        key=lambda item: (-item[0], item[1]),
+    )
+    return ", ".join(
+        f"{RESULT_DESCRIPTIONS.get(name, name)} ({n})" for n, name in items
+    )
 
 
 def result_counts(counts: Any) -> dict[str, Any]:

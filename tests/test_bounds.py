@@ -102,8 +102,7 @@ def test_bootstrap_bound_stays_below_the_distinct_event_count(x64):
         params=("mu",),
     )
     ceiling = N_TRAIN * (1 - (1 - 1 / N_TRAIN) ** n_gen)
-    summary, route = result.best
-    best = result.bounds[summary][route]
+    best = result.best_estimate
     assert best.matrix[0, 0] - K_SIGMA * best.stderr[0, 0] <= ceiling
 
 
@@ -359,3 +358,41 @@ def test_bounds_over_sizes_share_one_training_per_draw(x64):
         assert learned.matrix[0, 0] > 0.5 * exact
         assert result.bounds["quantiles_5"]["pathwise"].startswith("not computed")
         assert result.failures["mean"] == {}
+
+
+def test_the_best_bound_is_chosen_on_half_the_draws_and_reported_from_the_other():
+    """Four summaries with the same bound J²/C = 1 and independent noise: the
+    largest of their bounds from all draws is biased upwards (about one standard
+    error, the expected maximum of four normals), the held-out best
+    (``select_best``) is not.  Few jackknife groups: numbers, not time."""
+    rng = np.random.default_rng(12)
+    m, candidates, repeats, groups = 128, 4, 60, 4
+    summaries = [
+        bounds.Summary(f"s{j}", ("f",), lambda x: x) for j in range(candidates)
+    ]
+    held_out, naive = [], []
+    for _ in range(repeats):
+        entries, sims_list = {}, []
+        for summary in summaries:
+            values = rng.standard_normal((m, 1))
+            jacobians = 1.0 + 0.5 * rng.standard_normal((m, 1, 1))
+            sims = bounds.SummarySimulations(
+                values, jacobians, np.zeros((m, 1)), np.zeros(m, np.int32), ("t",)
+            )
+            entries[summary.name], _ = bounds._summary_entry(
+                summary, sims, True, groups, 0.01
+            )
+            sims_list.append((summary, sims))
+        best, estimate = bounds.select_best(entries, sims_list, True, groups=groups)
+        assert best[1] == "pathwise"
+        held_out.append(estimate.matrix[0, 0])
+        naive.append(max(e["pathwise"].matrix[0, 0] for e in entries.values()))
+        assert estimate.matrix[0, 0] != entries[best[0]]["pathwise"].matrix[0, 0]
+    for values, biased in ((held_out, False), (naive, True)):
+        error = np.std(values, ddof=1) / math.sqrt(repeats)
+        assert bool(np.mean(values) - 1.0 > K_SIGMA * error) is biased, (
+            np.mean(values),
+            error,
+        )
+        if not biased:
+            assert abs(np.mean(values) - 1.0) < K_SIGMA * error

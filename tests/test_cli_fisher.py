@@ -20,7 +20,10 @@ import json
 import jax
 import pytest
 
-from jaxunc.bounds import exponential_fit_generated_fisher
+from jaxunc.bounds import (
+    exponential_fit_generated_fisher,
+    gaussian_fit_generated_fisher,
+)
 from jaxunc.cli import main
 from jaxunc.plots.fisher import FILES
 from jaxunc.report import REPORT_FILES
@@ -134,7 +137,12 @@ def test_fisher_json_has_the_required_keys(real_run):
     for key in ("I_gen", "I_gen_stderr"):
         assert len(payload[key]) == size
         assert all(len(m) == 1 and len(m[0]) == 1 for m in payload[key])
-    assert payload["I_gen_exact"] == [None] * size  # σ is fitted: no closed form
+    # σ is fitted: the μμ element by quadrature (bounds.gaussian_fit_generated_fisher)
+    assert payload["I_gen_exact"] == [
+        [[pytest.approx(gaussian_fit_generated_fisher(1.0, 100, g), rel=1e-12)]]
+        for g in DEFAULT_N_GEN
+    ]
+    assert "gaussian_fit_generated_fisher" in payload["I_gen_exact_method"]
     for key in ("min_eigenvalue_margin", "margin_sigma", "holds"):
         assert len(payload[key]) == size
     assert all(isinstance(h, bool) for h in payload["holds"])
@@ -183,6 +191,24 @@ def test_the_paper_claim_holds_on_the_default_run(real_run):
         holds, verdicts = fisher[key]["holds"], fisher[key]["verdict"]
         assert all(h is not False for h in holds)
         assert [h is None for h in holds] == [v == "undetermined" for v in verdicts]
+
+
+def test_the_mean_and_sigma_fit_agrees_with_its_quadrature_reference(real_run):
+    """Issue 12: on the default run (ideal mean-and-σ fit), the importance-sampling
+    I_gen agrees with the exact μμ element within 3 SE at every n_gen, and no
+    lower bound exceeds it by more than 3 SE."""
+    fisher = json.loads((real_run[1] / "fisher.json").read_text())
+    for i, exact in enumerate(fisher["I_gen_exact"]):
+        value, error = fisher["I_gen"][i][0][0], fisher["I_gen_stderr"][i][0][0]
+        assert abs(value - exact[0][0]) < 3 * error, (i, value, error, exact)
+        for routes in fisher["bounds"][i].values():
+            for estimate in routes.values():
+                if isinstance(estimate, str):
+                    continue
+                bound, stderr = estimate["value"][0][0], estimate["stderr"][0][0]
+                assert bound < exact[0][0] + 3 * stderr, (i, bound, stderr, exact)
+        lower, stderr = fisher["I_gen_lower"][i][0][0], fisher["I_gen_lower_stderr"][i]
+        assert lower < exact[0][0] + 3 * stderr[0][0]
 
 
 def test_no_plots_and_quiet(real_run, tmp_path, monkeypatch, capsys):

@@ -260,3 +260,117 @@ def test_command_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, fl
     assert code == 2
     assert flag in capsys.readouterr().err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- support, failures
+
+
+def _gamma_sample(key, theta, n):
+    rate = jnp.asarray(theta["rate"])
+    return jax.random.gamma(key, 2.0, (n,), rate.dtype) / rate
+
+
+def _gamma_log_prob(x, theta):
+    """Gamma(shape 2, rate) up to its θ-free constant: NaN for x < 0, -inf at 0."""
+    rate = jnp.asarray(theta["rate"], x.dtype)
+    return jnp.log(x) + 2 * jnp.log(rate) - rate * x
+
+
+class _GammaWithSupport:
+    """The same Gamma, declaring its support by a hook (``low``: where it starts;
+    a wrong ``low`` > 0 is the deliberately wrong support of the test)."""
+
+    def __init__(self, low: float = 0.0) -> None:
+        self.low = low
+
+    def sample(self, key, theta, n):
+        return _gamma_sample(key, theta, n)
+
+    def log_prob(self, x, theta):
+        return _gamma_log_prob(x, theta)
+
+    def support(self, x):
+        return x > self.low
+
+
+def test_support_hook_and_log_prob_agree_and_the_mle_drops_outside_events():
+    """``outside_support``: a model without a support is outside where log_prob is
+    not finite, the hook says the same for the same events (a wrong hook does
+    not); the ensemble's MLE keeps only the events inside a declared support."""
+    from jaxunc.models import outside_support
+    from jaxunc.studies.ensemble import _InsideSupport
+
+    theta = {"rate": jnp.float32(1.0)}
+    x = jnp.asarray([-1.0, 0.0, 0.5, 2.0, jnp.nan], jnp.float32)
+    plain = model_from_functions(_gamma_sample, _gamma_log_prob)
+    expected = [True, True, False, False, True]
+    assert outside_support(plain, x, theta).tolist() == expected
+    assert outside_support(_GammaWithSupport(), x, theta).tolist() == expected
+    assert outside_support(_GammaWithSupport(1.0), x, theta).tolist() != expected
+    inside = _InsideSupport(_GammaWithSupport()).log_prob(x, theta)
+    np.testing.assert_allclose(
+        np.asarray(inside), [0.0, 0.0, *_gamma_log_prob(x[2:4], theta), 0.0]
+    )
+
+
+def test_gan_on_a_user_gamma_model_reports_support_and_failures(tmp_path):
+    """A Gamma user model (no declared support; log_prob NaN at x < 0) with a
+    briefly trained GAN: the fraction of generated events at x <= 0 is reported per
+    n_gen (and equals a direct count on the same draws' law within errors), the
+    MLE failures are counted by reason with a warning in words, a statistic without
+    2 successful members is null, never 0.0, and the figure marks the points."""
+    from jaxunc.plots.ensemble import figure_ensemble_std_vs_ngen
+    from jaxunc.studies.ensemble import EnsembleWarning
+
+    spec = ModelSpec(
+        "gamma",
+        model_from_functions(_gamma_sample, _gamma_log_prob),
+        {"rate": 1.0},
+        ("rate",),
+        "rate",
+        "Gamma(2, rate 1)",
+    )
+    config = EnsembleConfig(
+        model=spec,
+        surrogate="gan",
+        ensemble_size=8,
+        n_train=100,
+        n_gen=(30, 300),
+        surrogate_options={"steps": 100, "record_every": 50},
+        ideal_reference=False,
+        fisher_events=10_000,
+    )
+    with pytest.warns(EnsembleWarning) as caught:
+        result = run_ensemble(config, progress=False)
+    payload = json.loads(json.dumps(result.to_json()))
+    outside = payload["outside_support"]
+    fraction, stderr = outside["fraction"], outside["fraction_stderr"]
+    assert all(f > 0 for f in fraction)
+    # the same surrogate law at both sizes: the fractions agree within errors
+    assert abs(fraction[0] - fraction[1]) < K_SIGMA * math.hypot(*stderr)
+    assert "log_prob" in outside["support"] and "fails" in outside["estimator"]
+    failed = payload["failures"]["generated"]["mle"]
+    reasons = payload["failures_by_result"]["generated"]["mle"]
+    assert sum(reasons["nonfinite_start"]) == sum(failed) > 0
+    # a member fails exactly when one of its events is outside: certain at 300
+    # events with a few % outside (P(no event outside) < 1e-3 per member)
+    assert failed[1] == config.ensemble_size
+    messages = [str(w.message) for w in caught]
+    assert any("lie outside the model's support" in m for m in messages)
+    assert any(
+        f"{config.ensemble_size} of {config.ensemble_size} at n_gen = 300" in m
+        and "non-finite log-likelihood" in m
+        for m in messages
+    )
+    assert payload["warnings"] and len(payload["warnings"]) == len(messages)
+    # no successful member at n_gen = 300: null, never 0.0 or -0.0
+    for key in ("estimate_mean", "estimate_std", "estimate_std_stderr"):
+        assert payload[key]["mle"][1] is None, key
+    assert payload["n_eff"][1] is None and payload["excess_variance"]["mle"][1] is None
+    # the sample mean never fails: its statistics stay numbers
+    assert payload["estimate_std"]["sample_mean"][1] > 0
+    labels = figure_ensemble_std_vs_ngen(payload).axes[0].get_legend_handles_labels()[1]
+    marked = [label for label in labels if "fits failed" in label]
+    assert 0 < failed[0] < config.ensemble_size, failed
+    assert len(marked) == 1
+    assert any("no point at n_gen = 300" in label for label in labels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -212,3 +213,83 @@ def test_newton_converges_in_few_steps_from_a_generic_start(key):
     assert bool(fit.converged)
     assert 3 <= int(fit.iterations) <= 6
     np.testing.assert_allclose(fit.theta["mu"], jnp.mean(x), atol=1e-5)
+
+
+def _while_carries(jaxpr) -> list[int]:
+    """The number of values each ``while`` loop of a (closed) jaxpr carries,
+    nested loops included."""
+    out = []
+    for eqn in jaxpr.jaxpr.eqns if hasattr(jaxpr, "jaxpr") else jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            out.append(len(eqn.params["body_jaxpr"].jaxpr.invars))
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                if hasattr(sub, "eqns") or hasattr(sub, "jaxpr"):
+                    out += _while_carries(sub)
+    return out
+
+
+def test_newton_fit_tangent_is_the_implicit_function_derivative(x64, key):
+    """The forward-mode derivative of the generic Newton fit in the events is the
+    implicit function theorem's −H⁻¹ ∂g/∂x ẋ at the fit's optimum (computed here
+    in (μ, σ) with jax.hessian, independently of the fit's unconstrained space);
+    from another start with another max_iterations it is the same up to where
+    the optimum is pinned down, and so is the closed form's derivative; the loop
+    carries no tangents."""
+    model = Gaussian()
+    n = 300
+    data_key, direction_key = jax.random.split(key)
+    x = 1.5 + 0.7 * jax.random.normal(data_key, (n,), jnp.float64)
+    x_dot = jax.random.normal(direction_key, (n,), jnp.float64)
+
+    def fitted(init, max_iterations):
+        def f(x):
+            result = maximum_likelihood_fit(
+                model, x, init, ("mu", "sigma"), max_iterations=max_iterations
+            )
+            theta = jnp.stack([result.theta["mu"], result.theta["sigma"]])
+            return theta, (result.converged, result.iterations)
+
+        return f
+
+    def nll(params, x):
+        return -jnp.sum(model.log_prob(x, {"mu": params[0], "sigma": params[1]}))
+
+    near = {"mu": jnp.float64(1.4), "sigma": jnp.float64(0.8)}
+    far = {"mu": jnp.float64(-3.0), "sigma": jnp.float64(5.0)}
+    # Converged means a Newton decrement g·H⁻¹·g/2 ≤ 10ε, so the optimum is
+    # pinned down to |Δθ| ≲ √(2·10ε/λ_min(H)) (a few 1e-9 here): derivatives
+    # that agree exactly at the optimum (in (μ, σ) or in the fit's (μ, log σ);
+    # from one start or another) agree to that relative amount times O(1).
+    eps = np.finfo(np.float64).eps
+    tangents, iterations = [], []
+    for init, max_iterations in ((near, 50), (far, 200)):
+        fit = fitted(init, max_iterations)
+        forward = jax.jit(lambda x, t, fit=fit: jax.jvp(fit, (x,), (t,), True))
+        theta, tangent, (converged, steps) = forward(x, x_dot)
+        assert bool(converged)
+        hessian = np.asarray(jax.hessian(nll)(theta, x))
+        gradient = functools.partial(jax.grad(nll), theta)
+        _, g_dot = jax.jvp(gradient, (x,), (x_dot,))
+        implicit = -np.linalg.solve(hessian, np.asarray(g_dot))
+        pinned = math.sqrt(20 * eps / np.linalg.eigvalsh(hessian)[0])
+        np.testing.assert_allclose(tangent, implicit, rtol=100 * pinned)
+        tangents.append(np.asarray(tangent))
+        iterations.append(int(steps))
+    assert iterations[1] > iterations[0]  # different paths to the optimum
+    centred = x - x.mean()
+    closed = np.array(
+        [x_dot.mean(), jnp.mean(centred * (x_dot - x_dot.mean())) / theta[1]]
+    )
+    np.testing.assert_allclose(tangents[0], tangents[1], rtol=100 * pinned)
+    np.testing.assert_allclose(tangents[1], closed, rtol=100 * pinned)
+
+    # Not unrolled: the loop of the differentiated fit carries exactly what the
+    # plain fit's loop carries (no tangents).  (The primal is unchanged bit for
+    # bit: tests/test_golden.py, e.g. the camel back's Newton fits.)
+    fit = fitted(far, 200)
+    plain = jax.make_jaxpr(lambda x: fit(x)[0])(x)
+    differentiated = jax.make_jaxpr(lambda x, t: jax.jvp(fit, (x,), (t,), True))(
+        x, x_dot
+    )
+    assert _while_carries(plain) == _while_carries(differentiated) != []

@@ -10,14 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from jaxunc.estimators import FitResult
 from jaxunc.models import Exponential, Gaussian
 from jaxunc.results import Result
 from jaxunc.studies.ensemble import EnsembleConfig, run_ensemble
 from jaxunc.surrogates import KDE, Bootstrap, IdealFit, base
-from jaxunc.surrogates.kde import bandwidth_factor
+from jaxunc.surrogates.kde import LCV_GRID, bandwidth_factor, lcv_grid, lcv_scores
 
 K_SIGMA = 4.0
 
@@ -88,6 +88,80 @@ def test_kde_vmaps_and_reports_bad_inputs(key):
     with pytest.raises(ValueError, match="rule"):
         bandwidth_factor("other", 10, 1)
     assert not bool(KDE().fit_converged(KDE().fit(None, jnp.ones((5,)))))
+
+
+def _leave_one_out(data: np.ndarray, factor: float) -> float:
+    """NumPy/scipy leave-one-out log-likelihood of a 1-D Gaussian KDE with kernel
+    standard deviation ``factor · s`` (s: sample std, ddof 1), every copy of an
+    event left out with it."""
+    s = data.std(ddof=1)
+    distance = data[:, None] - data[None, :]
+    kernel = stats.norm.pdf(distance, scale=factor * s)
+    kernel[distance == 0] = 0.0
+    others = np.sum(distance != 0, axis=1)
+    return float(np.sum(np.log(kernel.sum(axis=1) / others)))
+
+
+def _samples(key):
+    """A Gaussian and a camel back (two unit modes at ∓4) of 100 events, and a
+    bootstrap replica of the Gaussian (ties)."""
+    a, b, c = jax.random.split(key, 3)
+    gaussian = jax.random.normal(a, (100,), jnp.float64)
+    camel = jax.random.normal(b, (100,), jnp.float64) + jnp.where(
+        jnp.arange(100) < 50, -4.0, 4.0
+    )
+    replica = gaussian[jax.random.randint(c, (100,), 0, 100)]
+    return {"gaussian": gaussian, "camelback": camel, "replica": replica}
+
+
+def test_kde_lcv_maximises_the_leave_one_out_likelihood(x64, key):
+    """``rule="lcv"``: the scores are the leave-one-out log-likelihood (against a
+    NumPy/scipy evaluation, up to the h-free constant), and the chosen factor is
+    within one grid step of scipy's continuous maximiser and no worse than the best
+    grid point.  It sees two modes: on the camel back it is below Scott's / 2 (the
+    width of one mode), on the Gaussian within a factor 2 of Scott's."""
+    scott = bandwidth_factor("scott", 100, 1)
+    grid = np.asarray(lcv_grid(100, 1))
+    step = math.log(grid[1] / grid[0])
+    fits = jax.jit(jax.vmap(KDE(bandwidth="lcv").fit, in_axes=(None, 0)))
+    samples = _samples(key)
+    factors = np.asarray(fits(None, jnp.stack(list(samples.values()))).factor)
+    for (name, data), factor in zip(samples.items(), factors, strict=True):
+        data = np.asarray(data)
+        whitened = jnp.asarray((data - data.mean()) / data.std(ddof=1))[:, None]
+        ours = np.asarray(lcv_scores(whitened, jnp.asarray(grid[::12])))
+        reference = np.array([_leave_one_out(data, h) for h in grid[::12]])
+        # the same function up to a constant
+        np.testing.assert_allclose(ours - ours[0], reference - reference[0], atol=1e-9)
+        best = optimize.minimize_scalar(
+            lambda log_h, data=data: -_leave_one_out(data, math.exp(log_h)),
+            bounds=(math.log(grid[0]), math.log(grid[-1])),
+            method="bounded",
+            options={"xatol": 1e-8},
+        )
+        assert abs(math.log(factor) - best.x) < step, (name, factor, best.x)
+        grid_best = max(_leave_one_out(data, h) for h in grid)
+        assert _leave_one_out(data, float(factor)) >= grid_best - 1e-9
+        assert grid[0] < factor < grid[-1], (name, factor)
+    gaussian, camel, replica = factors
+    assert camel < scott / 2 < gaussian < 2 * scott
+    # ties of a bootstrap replica do not drive the factor to zero
+    assert replica > scott / 2
+    # a wrong rule fails the same checks: Scott's factor misses the camel back's
+    # maximiser by more than a grid step
+    assert abs(math.log(scott) - math.log(camel)) > step
+
+
+def test_kde_bandwidth_selection_and_bad_values():
+    """``bandwidth`` takes a rule's name or a number; anything else is an error
+    naming the argument and the allowed values."""
+    assert KDE(bandwidth="lcv") == KDE(rule="lcv") == KDE()
+    assert KDE(bandwidth="silverman").rule == "silverman"
+    assert KDE(bandwidth=0.3).bandwidth == 0.3
+    assert LCV_GRID >= 3
+    for bad in ("sj", True, 0.0, float("inf")):
+        with pytest.raises(ValueError, match="bandwidth must be"):
+            KDE(bandwidth=bad)
 
 
 def test_bootstrap_draws_training_events_uniformly(key):

@@ -393,3 +393,39 @@ def test_scalar_theta_user_model_through_validation():
     assert payload["rejection_rate"][-1] > 0.5
     assert payload["failures"] == [0, 0] and payload["failures_by_result"] == {}
     assert payload["protocol"]["failures"] == 0
+
+
+def test_trained_surrogates_run_in_small_steps_and_reproduce_says_what_differs():
+    """A GAN's training counts as events (``fit_cost``): at the command's defaults
+    the protocol's pseudo-experiments (33 GAN trainings each) run in vectorised steps
+    of a few, so the progress bar moves tens of times, not once as when the
+    trainings are not counted (the deliberately wrong sizing).  ``reproduce``'s
+    GAN run names the options it changes from the defaults."""
+    from jaxunc.engine.plan import align_up, default_chunk_size, vector_width
+    from jaxunc.surrogates import GAN
+
+    config = ValidateConfig(surrogate="gan")
+    gan, ideal = GAN(), IdealFit(Gaussian(), THETA, ("mu", "sigma"))
+
+    def progress_updates(events: int, pseudo: int) -> int:
+        width = vector_width(events)
+        chunk = align_up(default_chunk_size(pseudo, events), width)
+        return math.ceil(pseudo / chunk)
+
+    pseudo = config.protocol_pseudo_experiments
+    events = validate_module.protocol_events(config, gan)
+    assert events - validate_module.protocol_events(config, ideal) == 33 * gan.fit_cost
+    assert progress_updates(events, pseudo) >= 25
+    uncounted = config.n_train + (config.replicas + 1) * config.protocol_n_gen
+    assert progress_updates(uncounted, pseudo) == 1
+    horizon = validate_module.horizon_events(config, gan)
+    assert progress_updates(horizon, config.pseudo_experiments) >= 10
+    assert config.not_at_defaults() == {}
+    reproduce = ValidateConfig(**validate_module.STUDY.reproduce["gan"])
+    changed = reproduce.not_at_defaults()
+    assert changed["replicas"] == {"value": 4, "default": 32}
+    assert set(changed) == {
+        "pseudo_experiments",
+        "replicas",
+        "protocol_pseudo_experiments",
+    }

@@ -44,6 +44,11 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     for the surrogate (blue), the ideal fit (green) and n_gen true events (orange).
     Lines: the Cramér-Rao curve 1/√(n_gen I₁) and the training floor, the std at
     n_train true events (dotted, its standard error shaded).
+
+    A surrogate point where some members' fits failed is ringed in red and labelled
+    with the failed count (its std is over the survivors only, possibly biased); an
+    n_gen with no estimate (fewer than 2 successful members) has no point, and the
+    legend says which n_gen were left out and why.
     """
     payload = as_json(result)
     config = payload["config"]
@@ -53,21 +58,22 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     figure = new_figure(8, 6)
     ax = figure.subplots()
     floor = payload["training_floor"]["mle"]
-    ax.axhline(
-        floor["std"],
-        color="0.3",
-        ls=":",
-        lw=1.5,
-        label=f"training floor: std at {N_TRAIN} = {n_train} true events "
-        f"= {floor['std']:.3g}",
-    )
-    ax.axhspan(
-        floor["std"] - floor["std_stderr"],
-        floor["std"] + floor["std_stderr"],
-        color="0.5",
-        alpha=0.15,
-        lw=0,
-    )
+    if floor["std"] is not None:
+        ax.axhline(
+            floor["std"],
+            color="0.3",
+            ls=":",
+            lw=1.5,
+            label=f"training floor: std at {N_TRAIN} = {n_train} true events "
+            f"= {floor['std']:.3g}",
+        )
+        ax.axhspan(
+            floor["std"] - floor["std_stderr"],
+            floor["std"] + floor["std_stderr"],
+            color="0.5",
+            alpha=0.15,
+            lw=0,
+        )
     fisher = payload["fisher_per_event"]["value"]
     grid = np.geomspace(min(n_gen.min(), n_train) / 1.5, n_gen.max() * 3.0, 200)
     ax.plot(
@@ -96,6 +102,11 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
             payload["estimate_std_stderr"]["mle"],
         )
     )
+    failed = np.asarray(
+        payload.get("failures", {}).get("generated", {}).get("mle", [0] * len(n_gen)),
+        np.float64,
+    )
+    members = config["ensemble_size"]
     colors = (TRUTH_COLOR, IDEAL_COLOR, SURROGATE_COLOR)
     markers = ("o", "s", "D")
     offsets = spread_factors(3)
@@ -116,6 +127,7 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
             zorder=3,
             label=f"{label}: measured",
         )
+    _mark_failures(ax, n_gen, offsets[2], series[2][1], failed, members)
     ax.axvline(n_train, color="0.6", ls="--", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -126,6 +138,18 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     )
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper right", fontsize=9)
+    warnings = payload.get("warnings") or []
+    if warnings:
+        ax.text(
+            0.01,
+            0.01,
+            "\n".join(f"warning: {line}" for line in warnings)[:600],
+            transform=ax.transAxes,
+            fontsize=6,
+            color="tab:red",
+            va="bottom",
+            wrap=True,
+        )
     ax.set_title(
         f"{model_words(config['model'])}: {surrogate_words(config['surrogate'])} "
         f"vs ideal fit vs truth\n({N_TRAIN} = {n_train}, "
@@ -133,6 +157,57 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
         fontsize=10,
     )
     return figure
+
+
+def _mark_failures(
+    ax: Any,
+    n_gen: np.ndarray,
+    offset: float,
+    std: list,
+    failed: np.ndarray,
+    members: int,
+) -> None:
+    """Ring the surrogate's points with failed fits and name the n_gen without a
+    point (fewer than 2 successful members) in the legend."""
+    from matplotlib.lines import Line2D
+
+    x = n_gen * offset
+    std = np.array([np.nan if v is None else v for v in std], np.float64)
+    partial = (failed > 0) & np.isfinite(std)
+    if np.any(partial):
+        ax.plot(
+            x[partial],
+            std[partial],
+            "o",
+            ms=14,
+            mfc="none",
+            mec="tab:red",
+            mew=1.5,
+            zorder=4,
+            label="some fits failed (std over the survivors)",
+        )
+        for xi, yi, f in zip(x[partial], std[partial], failed[partial], strict=True):
+            ax.annotate(
+                f"{int(f)}/{members} failed",
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(8, -12),
+                fontsize=7,
+                color="tab:red",
+            )
+    empty = ~np.isfinite(std)
+    if np.any(empty):
+        sizes = ", ".join(f"{int(v)}" for v in n_gen[empty])
+        ax.add_line(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="x",
+                color="tab:red",
+                label=f"no point at n_gen = {sizes}: fewer than 2 successful fits",
+            )
+        )
 
 
 FILES = {"ensemble_std_vs_ngen.png": figure_ensemble_std_vs_ngen}

@@ -17,8 +17,14 @@ with the true model family (the other parameters fixed at their true values; New
 from the model's ``initial_params`` when it has them, else from the true point), and
 ``sample_mean``, the mean of the events (scalar events only; it estimates E[x], which
 is the target only for location models such as the Gaussian).  For a model with a
-``support`` (the spectrum's window) the MLE keeps only the events inside it, as an
-analysis window would: a trained surrogate may put events where the truth has none.
+``support`` (the spectrum's window, or a ``support(x)`` hook) the MLE keeps only the
+events inside it, as an analysis window would: a trained surrogate may put events
+where the truth has none.  A model that declares no support gets no such cut: an
+event where its ``log_prob`` is not finite (−inf, NaN) makes the member's MLE fail,
+with its reason (``nonfinite_start`` ...), counted per n_gen.  Either way the
+fraction of generated events outside the support (``jaxunc.models.outside_support``)
+is reported per n_gen (``outside_support``), and a warning (``EnsembleWarning``)
+says in words how many events lay outside and how many fits failed, and why.
 
 Reported per ``n_gen``: the mean and the standard deviation (ddof = 1) of each
 estimate over the ensemble with their Monte Carlo standard errors; the same for the
@@ -30,6 +36,7 @@ the excess variance Var_gen(n_gen) - Var_truth(n_train) - Var_truth(n_gen), the 
 a surrogate adds beyond the ideal "training sample + sampling noise" budget (≈ 0 for
 the ideal fit and the bootstrap, measured for trained surrogates).  Training
 diagnostics: loss curves of the first few members, mean final losses, fit failures.
+A statistic over fewer than 2 successful members is null (None), never 0.0.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,9 +56,10 @@ from jaxunc.engine import ChainKeys, draw_chain, run_pseudo_experiments
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate, MaximumLikelihood, SampleMean
 from jaxunc.information import exact_fisher_information, fisher_information
-from jaxunc.models import check_params
+from jaxunc.models import check_params, outside_support, support_description
 from jaxunc.results import (
     Result,
+    describe_failures,
     estimate_result,
     first_failure,
     from_ok,
@@ -86,6 +95,7 @@ __all__ = [
     "STUDY",
     "EnsembleConfig",
     "EnsembleResult",
+    "EnsembleWarning",
     "floor_holds",
     "run_ensemble",
     "table",
@@ -93,6 +103,13 @@ __all__ = [
 
 DEFAULT_N_GEN = (30, 100, 300, 1000, 10000)
 ESTIMATORS = ("mle", "sample_mean")
+MIN_MEMBERS = 2
+"""Fewest successful members a statistic needs; below it the statistic is None."""
+
+
+class EnsembleWarning(UserWarning):
+    """Generated events outside the model's support, or failed fits, in an ensemble
+    run (printed by the command as one line ``jaxunc: warning: ...``)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -258,7 +275,7 @@ class EnsembleConfig:
                     "family, other parameters fixed at their true values"
                     + (
                         "; events outside the model's support are dropped"
-                        if hasattr(spec.model, "support")
+                        if _declares_support(spec.model)
                         else ""
                     )
                 ),
@@ -331,16 +348,25 @@ class EnsembleResult(StudyResult):
     failures_by_result: dict[str, Any] | None = dataclasses.field(
         default=None, metadata=OMIT_NONE
     )
+    outside_support: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
+    warnings: list[str] | None = dataclasses.field(default=None, metadata=OMIT_NONE)
     ideal_reference: dict[str, Any] | None = dataclasses.field(
         default=None, metadata=OMIT_NONE
     )
 
 
+def _declares_support(model: Any) -> bool:
+    return getattr(model, "support", None) is not None
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class _InsideSupport:
-    """A model whose events outside ``support`` contribute nothing to the likelihood:
-    the likelihood of the events inside the window (the model is normalised there).
-    Everything else is delegated to the wrapped model."""
+    """A model whose events outside its declared ``support`` (an interval or a
+    ``support(x)`` hook) contribute nothing to the likelihood: the likelihood of the
+    events inside (the model is normalised there).  Everything else is delegated to
+    the wrapped model."""
 
     model: Any
 
@@ -348,15 +374,23 @@ class _InsideSupport:
         return getattr(self.model, name)
 
     def log_prob(self, x: jax.Array, theta: Any) -> jax.Array:
-        low, high = self.model.support
-        inside = (x >= low) & (x <= high)
-        safe = jnp.where(inside, x, jnp.asarray(0.5 * (low + high), x.dtype))
+        support = self.model.support
+        if callable(support):
+            inside = ~outside_support(self.model, x, theta)
+            # an inside event stands in for the outside ones (finite gradients)
+            fill = x[jnp.argmax(inside)]
+            mask = inside.reshape(inside.shape + (1,) * (x.ndim - 1))
+            safe = jnp.where(mask, x, fill)
+        else:
+            low, high = support
+            inside = (x >= low) & (x <= high)
+            safe = jnp.where(inside, x, jnp.asarray(0.5 * (low + high), x.dtype))
         return jnp.where(inside, self.model.log_prob(safe, theta), 0.0)
 
 
 def _estimators(config: EnsembleConfig, scalar_events: bool) -> dict[str, Any]:
     spec = config.spec
-    model = _InsideSupport(spec.model) if hasattr(spec.model, "support") else spec.model
+    model = _InsideSupport(spec.model) if _declares_support(spec.model) else spec.model
     estimators = {"mle": MaximumLikelihood(model, config.theta, (spec.target,))}
     if scalar_events:
         estimators["sample_mean"] = SampleMean()
@@ -389,7 +423,9 @@ def _member_function(
 
     One chain draw (``draw_chain``, keys ``_member_keys``), then the estimators.
     Outputs: ``gen/<est>`` and ``truth/<est>`` of shape (len(n_gen), 1),
-    ``train/<est>`` (1,), ``fit`` (1,) (the fit's result code: the surrogate's own
+    ``train/<est>`` (1,), ``outside`` (len(n_gen), 1) (the fraction of each generated
+    sample outside the model's support, ``outside_support`` at the true θ),
+    ``fit`` (1,) (the fit's result code: the surrogate's own
     report, ``surrogate_fit_failed`` also where a loss curve is not finite), and
     ``loss/<name>`` (n_records,) for surrogates with ``training_losses``, and
     ``curve/<name>`` (curves, n_records): row j holds the curve of the member whose key
@@ -451,6 +487,15 @@ def _member_function(
             fit_code == Result.SUCCESSFUL,
             fit_code,
         )
+        outputs["outside"] = Estimate(
+            jnp.stack(
+                [
+                    jnp.mean(outside_support(model, x, theta).astype(x.dtype))
+                    for x in draw.generated
+                ]
+            )[:, None],
+            jnp.bool_(True),
+        )
         success = jnp.int32(Result.SUCCESSFUL)
         for name, estimator in estimators.items():
             outputs[f"train/{name}"] = _first_component(
@@ -490,8 +535,88 @@ def _per_event_fisher(config: EnsembleConfig, key: jax.Array) -> dict[str, Any]:
     }
 
 
+def _enough(summary: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+    """``summary`` with its statistics NaN (None in the JSON) where fewer than
+    ``MIN_MEMBERS`` members succeeded (the engine gives 0.0 or −0.0 there)."""
+    count = np.asarray(summary["count"])
+    few = count < MIN_MEMBERS
+    out = dict(summary)
+    for field in ("mean", "mean_stderr", "std", "std_stderr"):
+        out[field] = np.where(few, np.nan, np.asarray(summary[field], np.float64))
+    return out
+
+
 def _column(summary: Mapping[str, np.ndarray], field: str) -> list[float]:
     return np.asarray(summary[field], np.float64).reshape(-1).tolist()
+
+
+def _outside_summary(config: EnsembleConfig, outside: Mapping[str, np.ndarray]):
+    """The ``outside_support`` entry: fraction of generated events outside the
+    model's support per n_gen (mean over members ± standard error)."""
+    model = config.spec.model
+    return {
+        "fraction": _finite_or_none(outside["mean"][:, 0]),
+        "fraction_stderr": _finite_or_none(outside["mean_stderr"][:, 0]),
+        "support": support_description(model),
+        "estimator": (
+            "the MLE drops events outside the declared support (an analysis window)"
+            if _declares_support(model)
+            else "events outside make the MLE's log-likelihood non-finite: the fit "
+            "fails and is counted by reason (declare a support to drop them instead)"
+        ),
+        "convention": "fraction of each member's n_gen generated events outside "
+        "the support at the true parameters; mean over members, rows: n_gen",
+    }
+
+
+def _warnings(config: EnsembleConfig, payload: Mapping[str, Any]) -> list[str]:
+    """The run's problems in words: events outside the support, failed trainings and
+    failed fits on generated, true and training events (one line each)."""
+    lines = []
+    members = config.ensemble_size
+    fraction = [f or 0.0 for f in payload["outside_support"]["fraction"]]
+    if any(fraction):
+        total = float(np.dot(fraction, config.n_gen) / sum(config.n_gen))
+        lines.append(
+            f"{100 * total:.2g} % of generated events lie outside the model's support "
+            f"({payload['outside_support']['support']}; per n_gen "
+            + ", ".join(f"{100 * f:.2g} %" for f in fraction)
+            + ")"
+        )
+    by_result = payload["failures_by_result"]
+    fit = by_result["fit"]
+    if fit:
+        failed = sum(int(v) for v in fit.values())
+        lines.append(
+            f"{failed} of {members} surrogate trainings failed: "
+            + describe_failures(fit)
+        )
+    for source, what in (("generated", "generated"), ("truth", "true")):
+        for name, counts in by_result[source].items():
+            failed = payload["failures"][source][name]
+            if not any(failed):
+                continue
+            columns = [
+                f"{f} of {members} at n_gen = {n}"
+                for n, f in zip(config.n_gen, failed, strict=True)
+                if f
+            ]
+            worst = int(np.argmax(failed))
+            reasons = {k: v[worst] for k, v in counts.items() if v[worst]}
+            lines.append(
+                f"{name} fits on {what} events failed: "
+                + "; ".join(columns)
+                + f" (at n_gen = {config.n_gen[worst]}: "
+                + describe_failures(reasons)
+                + ")"
+            )
+    for name, count in payload["failures"]["train"].items():
+        if count:
+            lines.append(
+                f"{name} fits on the training samples failed for {count} of "
+                f"{members} members: " + describe_failures(by_result["train"][name])
+            )
+    return lines
 
 
 def _n_eff(
@@ -592,6 +717,10 @@ def _run_members(
         "truth_std": ("truth", "std"),
         "truth_std_stderr": ("truth", "std_stderr"),
     }
+    out = {
+        key: _enough(value) if key.split("/")[0] in ("gen", "truth", "train") else value
+        for key, value in out.items()
+    }
     for key, (source, field) in fields.items():
         payload[key] = {
             name: _finite_or_none(_column(out[f"{source}/{name}"], field))
@@ -600,9 +729,9 @@ def _run_members(
     payload["training_floor"] = {
         name: {
             "n_train": config.n_train,
-            "mean": float(out[f"train/{name}"]["mean"][0]),
-            "std": float(out[f"train/{name}"]["std"][0]),
-            "std_stderr": float(out[f"train/{name}"]["std_stderr"][0]),
+            "mean": _finite_or_none(out[f"train/{name}"]["mean"][0]),
+            "std": _finite_or_none(out[f"train/{name}"]["std"][0]),
+            "std_stderr": _finite_or_none(out[f"train/{name}"]["std_stderr"][0]),
         }
         for name in estimators
     }
@@ -680,6 +809,15 @@ def _run_members(
         "fit": result_counts(out["fit"]["failures_by_result"][:, 0]),
     }
     payload["training"] = _training_summary(config, out)
+    payload["outside_support"] = _outside_summary(config, out["outside"])
+    lines = _warnings(config, payload)
+    payload["warnings"] = lines or None
+    for line in lines:
+        warnings.warn(
+            f"ensemble {config.surrogate_label} on {config.model_label}: {line}",
+            EnsembleWarning,
+            stacklevel=3,
+        )
     stats = engine.stats
     payload["runtime"] = runtime(
         time.perf_counter() - start,
@@ -826,6 +964,7 @@ STUDY = Study(
     table=table,
     figures=figures_from("jaxunc.plots.ensemble"),
     no_plots_help="skip the figure",
+    notices=(EnsembleWarning,),
     # Four surrogates on the Gaussian and the camel back, each at the defaults.
     reproduce={
         f"{model}-{surrogate}": {"model": model, "surrogate": surrogate}

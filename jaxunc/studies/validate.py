@@ -64,7 +64,7 @@ from jaxunc.studies.base import (
     sizes,
     surrogate_name,
 )
-from jaxunc.surrogates.base import required_train
+from jaxunc.surrogates.base import fit_cost, required_train
 from jaxunc.validation import (
     BINNINGS,
     Binning,
@@ -208,6 +208,22 @@ class ValidateConfig:
             levels = math.lcm(levels, self.bins)
         return levels
 
+    def not_at_defaults(self) -> dict[str, dict[str, Any]]:
+        """``{option: {"value": ..., "default": ...}}`` for the options of the
+        measurement that differ from the command's defaults (``model`` and
+        ``surrogate`` are the subject, not a setting, and are left out)."""
+        defaults = ValidateConfig()
+        out = {}
+        for field in dataclasses.fields(self):
+            if field.name in ("model", "surrogate"):
+                continue
+            value, default = getattr(self, field.name), getattr(defaults, field.name)
+            if field.name == "protocol_n_gen":
+                default = 10 * self.n_train
+            if value != default:
+                out[field.name] = {"value": value, "default": default}
+        return out
+
     def to_json(self) -> dict[str, Any]:
         config = dataclasses.asdict(self)
         config["n_required"] = list(self.n_required)
@@ -328,6 +344,23 @@ def _chain_keys(key: jax.Array, truth: bool) -> ChainKeys:
     sample, when ``truth`` is False)."""
     keys = fast_random.split(key, 4 if truth else 3)
     return ChainKeys(keys[0], keys[1], (keys[2],), (keys[3],) if truth else ())
+
+
+def horizon_events(config: ValidateConfig, surrogate: Any) -> int:
+    """Events of one pseudo-experiment of the χ² and quantile part, for the engine's
+    step sizing: the training sample, one training (its ``fit_cost``: a trained
+    surrogate's work counts as events, so it runs in smaller vectorised steps and
+    the progress bar moves), and ΣN_required generated and true events."""
+    return config.n_train + fit_cost(surrogate) + 2 * sum(config.n_required)
+
+
+def protocol_events(config: ValidateConfig, surrogate: Any) -> int:
+    """Events of one pseudo-experiment of the three-step protocol: the training
+    sample, and ``replicas + 1`` trainings (``fit_cost`` each; all of them one
+    vmapped program) with ``protocol_n_gen`` generated events each."""
+    return config.n_train + (config.replicas + 1) * (
+        config.protocol_n_gen + fit_cost(surrogate)
+    )
 
 
 def _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtype):
@@ -755,7 +788,7 @@ def validate_surrogate(
         _horizon_pseudo_experiment(model, theta, surrogate, config, chi2, fine, dtype),
         keys[1],
         config.pseudo_experiments,
-        events_per_pseudo_experiment=config.n_train + 2 * sum(config.n_required),
+        events_per_pseudo_experiment=horizon_events(config, surrogate),
         histogram_edges={"p_surrogate": P_VALUE_EDGES, "p_truth": P_VALUE_EDGES},
         progress=progress,
         description="validate: chi2 and quantiles",
@@ -770,8 +803,7 @@ def validate_surrogate(
             ),
             keys[2],
             config.protocol_pseudo_experiments,
-            events_per_pseudo_experiment=config.n_train
-            + (config.replicas + 1) * config.protocol_n_gen,
+            events_per_pseudo_experiment=protocol_events(config, surrogate),
             progress=progress,
             description="validate: three-step protocol",
             **engine_options,
@@ -921,6 +953,15 @@ def table(result: ValidateResult) -> str:
     )
     if result.protocol is not None:
         lines.append(f"protocol: {result.protocol['verdict']}")
+    changed = result.config.not_at_defaults()
+    if changed:
+        lines.append(
+            "not at the command's defaults: "
+            + ", ".join(
+                f"{name} {entry['value']} (default {entry['default']})"
+                for name, entry in changed.items()
+            )
+        )
     rt = result.runtime
     lines.append(
         f"{rt['seconds']:.1f} s (compile {rt['compile_seconds']:.1f} s, "
@@ -965,8 +1006,9 @@ STUDY = Study(
     figure_data=True,
     reproduce={
         "ideal": {"surrogate": "ideal"},
-        # 1,280 GAN trainings instead of the default 7,600: the protocol's bootstrap
-        # replicas train one GAN each, for every pseudo-experiment.
+        # 1,280 GAN trainings instead of the default 7,600 (about 12 minutes on 2
+        # CPU cores): the protocol's bootstrap replicas train one GAN each, for
+        # every pseudo-experiment.  The table's last line names these options.
         "gan": {
             "surrogate": "gan",
             "pseudo_experiments": 256,

@@ -16,7 +16,11 @@ and optionally
   whether and why the fit failed; a surrogate with only ``fit_converged(params) ->
   bool[]`` gets ``surrogate_fit_failed`` where it is False; default: successful;
 * ``training_losses(params) -> {name: (n_records,)}``: loss curves of a trained
-  surrogate (GAN, flow).
+  surrogate (GAN, flow);
+* ``fit_cost``: the work of one ``fit`` in event-equivalents (GAN, flow: steps ×
+  batch_size; default 0, a fit as cheap as drawing a few events), which studies add
+  to the engine's ``events_per_pseudo_experiment`` so that pseudo-experiments that
+  train many surrogates run in small vectorised steps and the progress bar moves.
 
 Code never probes these with ``getattr`` itself: it calls the functions below, which
 apply the defaults.
@@ -35,6 +39,7 @@ from jaxunc.results import Result, from_ok
 __all__ = [
     "Surrogate",
     "check_surrogate",
+    "fit_cost",
     "fit_result",
     "has_density",
     "min_train",
@@ -70,6 +75,12 @@ def check_surrogate(surrogate: Any, argument: str = "surrogate") -> Any:
 def min_train(surrogate: Any) -> int:
     """Fewest training events ``surrogate`` can be fitted to (default 1)."""
     return int(getattr(surrogate, "min_train", 1))
+
+
+def fit_cost(surrogate: Any) -> int:
+    """Event-equivalents of work in one fit of ``surrogate`` (see the module
+    docstring; default 0)."""
+    return int(getattr(surrogate, "fit_cost", 0))
 
 
 def required_train(surrogate: Any, *, parameters: int = 0, at_least: int = 1) -> int:

@@ -207,6 +207,12 @@ class Flow:
         return optax.adam(self.learning_rate, eps_root=1e-20)
 
     @property
+    def fit_cost(self) -> int:
+        """Work of one fit in event-equivalents (``steps × batch_size``), for the
+        engine's step sizing (``jaxunc.surrogates.base.fit_cost``)."""
+        return self.steps * self.batch_size
+
+    @property
     def min_train(self) -> int:
         """Fewest training events: two (the standardisation needs a spread)."""
         return 2

@@ -167,6 +167,12 @@ class GAN:
         return _nn.dataclass_repr(self, omit_if_none=("optimizer",))
 
     @property
+    def fit_cost(self) -> int:
+        """Work of one fit in event-equivalents (``steps × batch_size``), for the
+        engine's step sizing (``jaxunc.surrogates.base.fit_cost``)."""
+        return self.steps * self.batch_size
+
+    @property
     def min_train(self) -> int:
         """Fewest training events: two (the standardisation needs a spread), and at
         least ``pack``."""

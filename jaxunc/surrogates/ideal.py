@@ -39,10 +39,8 @@ class IdealFit:
 
     ``fit`` returns a ``FitResult``; its ``theta`` is what ``sample`` draws from, and
     ``fit_result`` its result code.  Everything is differentiable in the training
-    data: the closed form directly, the Newton fit in forward mode (``jax.jvp``
-    through its ``while_loop``; at convergence the tangent of the fitted parameters
-    is the implicit-function derivative, since a Newton step's Jacobian vanishes at
-    the optimum).
+    data: the closed form directly, the Newton fit by the implicit function theorem
+    at its optimum (``maximum_likelihood_fit``: the loop is not differentiated).
     """
 
     model: Any
