@@ -457,7 +457,7 @@ def _warn_if_low(ess: np.ndarray, threshold: float, what: str) -> float:
     if median < threshold:
         warnings.warn(
             f"{what}: median effective sample size {median:.1f} < {threshold}; "
-            "increase proposals",
+            "increase proposals (--proposals of 'jaxunc fisher')",
             LowEffectiveSampleSize,
             stacklevel=3,
         )

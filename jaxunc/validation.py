@@ -58,6 +58,7 @@ __all__ = [
     "Horizon",
     "bin_counts",
     "bin_index",
+    "bound_below_floor",
     "chi2_sf",
     "chi2_test",
     "equivalent_events",
@@ -409,7 +410,8 @@ def goodness_of_fit(counts: jax.Array, binning: Binning) -> Chi2Test:
 def histogram_quantiles(
     counts: np.ndarray, edges: np.ndarray, levels: Sequence[float]
 ) -> np.ndarray:
-    """Quantiles of a distribution given as a histogram (linear within bins).
+    """Quantiles of a distribution given as a histogram (linear within the bin
+    where the level is crossed; empty bins are never interpolated across).
 
     ``counts`` (..., k), ``edges`` (k + 1,); returns (..., len(levels)).
     """
@@ -423,10 +425,45 @@ def histogram_quantiles(
     flat = fractions.reshape(-1, fractions.shape[-1])
     out = np.empty((flat.shape[0], len(levels)))
     for row, cdf in enumerate(flat):
-        # np.interp needs increasing x: drop flat steps (empty bins).
-        keep = np.concatenate([[True], np.diff(cdf) > 0])
+        # np.interp needs non-decreasing x: keep the two edges of every bin that
+        # holds counts and drop the inner edges of runs of empty bins, so that a
+        # quantile is interpolated inside the bin where its level is crossed (never
+        # across empty bins before it).
+        rise = np.diff(cdf) > 0
+        keep = np.concatenate([rise, [False]]) | np.concatenate([[False], rise])
+        if not keep.any():  # no counts at all: the first edge
+            keep[0] = True
         out[row] = np.interp(levels, cdf[keep], edges[keep])
     return out.reshape(*fractions.shape[:-1], len(levels))
+
+
+def bound_below_floor(
+    quantiles: np.ndarray, floor: float
+) -> tuple[list[Any], list[Any]]:
+    """Quantiles that a histogram cannot resolve, as bounds instead of numbers.
+
+    A quantile interpolated inside the histogram's first bin [0, ``floor``) is an
+    artefact of the linear interpolation (e.g. ``4.9999999999999995e-31`` for a
+    first bin [0, 1e-30)): all that is known is that it is below ``floor``.
+
+    Args:
+      quantiles: (..., levels) from ``histogram_quantiles``.
+      floor: the upper edge of the histogram's first bin.
+
+    Returns:
+      ``(values, below)``: nested lists of the shape of ``quantiles``; ``values``
+      holds None where ``below`` is True (the quantile is < ``floor``).
+    """
+    quantiles = np.asarray(quantiles, np.float64)
+    below = quantiles < floor
+    values = np.where(below, np.nan, quantiles).tolist()
+
+    def nan_to_none(item: Any) -> Any:
+        if isinstance(item, list):
+            return [nan_to_none(x) for x in item]
+        return None if math.isnan(item) else item
+
+    return nan_to_none(values), below.tolist()
 
 
 class Horizon(NamedTuple):

@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from report_page import missing_images, read_page, unreferenced_figures
 
 from jaxunc.cli import main
 from jaxunc.plots.toy import FILES as TOY_FIGURES
+from jaxunc.report import REPORT_FILES, finding
 
 SMALL = ["--pseudo-experiments", "3000", "--quiet"]
 
@@ -153,8 +155,20 @@ def test_reproduce_runs_the_paper_toy_defaults(tmp_path):
     below."""
     assert run_cli("reproduce", "--only", "toy", "--quiet", "--out", str(tmp_path)) == 0
     toy = tmp_path / "toy"
-    assert {p.name for p in toy.iterdir()} == {"summary.json", *TOY_FIGURES}
+    assert {p.name for p in toy.iterdir()} == {
+        "summary.json",
+        *TOY_FIGURES,
+        *REPORT_FILES,
+    }
     summary = json.loads((toy / "summary.json").read_text())
+    # the report: every figure shown and found, the run's finding (REPORT.md and
+    # index.html beside the results and in the root folder)
+    page = tmp_path / "index.html"
+    assert missing_images(page) == [] and unreferenced_figures(page) == []
+    assert read_page(page).sections == {"toy": finding("toy", summary)[0]}
+    assert summary["provenance"]["command_line"] == (
+        f"jaxunc reproduce --only toy --quiet --out {tmp_path}"
+    )
     assert summary["config"]["pseudo_experiments"] == 100_000
     assert summary["n_gen"] == [30, 100, 300, 1000]
     assert sum(summary["surrogate"]["failures"]) == 0
@@ -207,3 +221,70 @@ def test_reproduce_runs_every_study(tmp_path, monkeypatch, capsys):
     assert validate["n_required"] == [100, 10000]
     assert not (out / "toy").exists() and not (out / "fisher").exists()
     assert "reproduce: done" in capsys.readouterr().out
+
+
+def test_version_prints_the_package_version(capsys):
+    import jaxunc
+
+    assert run_cli("--version") == 0
+    assert capsys.readouterr().out.startswith(f"jaxunc {jaxunc.__version__}")
+
+
+def test_counts_accept_integral_floats_and_sizes_are_sorted_unique(capsys):
+    from jaxunc.cli import build_parser
+    from jaxunc.studies.toy import ToyConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["toy", "--pseudo-experiments", "1e5", "--n-gen", "3e2"])
+    assert args.pseudo_experiments == 100_000 and args.n_gen == (300,)
+    args = parser.parse_args(["toy", "--n-gen", "300,30,300,100"])
+    assert ToyConfig(n_gen=args.n_gen).n_gen == (30, 100, 300)
+    # a count that is not an integer is still refused, naming the flag
+    assert run_cli("toy", "--pseudo-experiments", "2.5e0") == 2
+    assert "--pseudo-experiments" in capsys.readouterr().err
+    # a list whose order the study reads is refused, saying how to give it
+    assert run_cli("validate", "--n-required", "1000,100,1000", "--quiet") == 2
+    error = capsys.readouterr().err
+    assert "--n-required" in error and "e.g. 100,1000" in error
+
+
+def test_p_value_quantiles_below_the_histogram_floor_are_bounds():
+    """A quantile inside the first bin [0, floor) is reported as a bound (None and
+    a flag), never as the interpolated number; one just above stays a number."""
+    import numpy as np
+
+    from jaxunc.studies.validate import P_VALUE_EDGES, P_VALUE_FLOOR
+    from jaxunc.validation import bound_below_floor, histogram_quantiles
+
+    counts = np.zeros((2, len(P_VALUE_EDGES) - 1))
+    counts[0, 0] = 10  # every p-value below the floor
+    counts[1, 1] = 10  # every p-value in the second bin [floor, ...)
+    quantiles = histogram_quantiles(counts, P_VALUE_EDGES, (0.5,))
+    assert 0 < quantiles[0, 0] < P_VALUE_FLOOR  # the interpolation artefact
+    values, below = bound_below_floor(quantiles, P_VALUE_FLOOR)
+    assert values[0] == [None] and below[0] == [True]
+    assert values[1] == [quantiles[1, 0]] and below[1] == [False]
+    assert values[1][0] >= P_VALUE_FLOOR
+
+
+def test_theta_text_and_a_model_at_other_true_values():
+    """The pieces of --theta: NAME=VALUE,... parsed and checked, and a registered
+    model moved to other true values, refusing names and values it does not have."""
+    import argparse
+
+    from jaxunc.errors import InvalidArgument
+    from jaxunc.studies.base import parse_theta
+    from jaxunc.studies.registry import model_spec
+
+    assert parse_theta("mu=1, sigma=2.5") == {"mu": 1.0, "sigma": 2.5}
+    for bad in ("mu", "mu=x", "mu=1,mu=2", "mu=nan", "1x=2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_theta(bad)
+    spec = model_spec("gaussian")
+    moved = spec.at({"mu": 2.0})
+    assert moved.theta == {**spec.theta, "mu": 2.0} and spec.at(None) is spec
+    with pytest.raises(InvalidArgument, match=r"'rate' is not a parameter.*mu, sigma"):
+        spec.at({"rate": 1.0})
+    with pytest.raises(InvalidArgument) as caught:
+        spec.at({"sigma": -1.0})
+    assert caught.value.argument == "theta"

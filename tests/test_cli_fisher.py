@@ -26,6 +26,7 @@ from jaxunc.bounds import (
 )
 from jaxunc.cli import main
 from jaxunc.plots.fisher import FILES
+from jaxunc.report import REPORT_FILES
 from jaxunc.studies import fisher as fisher_study
 from jaxunc.studies import registry
 
@@ -96,7 +97,9 @@ def real_run(tmp_path_factory):
         default_run_only(patch)
         code = run_cli("reproduce", "--only", "fisher", "--out", str(results_folder))
     assert len(results) == 1
-    assert sorted(p.name for p in results_folder.iterdir()) == ["fisher"]  # no toy
+    assert sorted(p.name for p in results_folder.iterdir()) == sorted(
+        ["fisher", *REPORT_FILES]  # no toy
+    )
     return code, out, stdout.getvalue(), results[0]
 
 
@@ -118,6 +121,8 @@ def test_fisher_json_has_the_required_keys(real_run):
     code, out, _, result = real_run
     assert code == 0
     payload = json.loads((out / "fisher.json").read_text())
+    provenance = payload.pop("provenance")  # the command line's addition
+    assert provenance["command_line"].startswith("jaxunc reproduce --only fisher")
     assert payload == json.loads(json.dumps(result.to_json()))
     assert set(payload) >= REQUIRED_KEYS
     config = payload["config"]
@@ -155,7 +160,7 @@ def test_fisher_writes_the_figure_and_the_table(real_run):
     code, out, printed, _ = real_run
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["fisher.json", *FISHER_FIGURES]
+        ["fisher.json", *FISHER_FIGURES, *REPORT_FILES]
     )
     from matplotlib.image import imread
 
@@ -213,7 +218,12 @@ def test_no_plots_and_quiet(real_run, tmp_path, monkeypatch, capsys):
     assert run_cli("fisher", "--no-plots", "--quiet", "--out", str(target)) == 0
     assert len(calls) == 1
     assert [p.name for p in target.iterdir()] == ["fisher.json"]
-    assert (target / "fisher.json").read_text() == (out / "fisher.json").read_text()
+    replayed, recorded = (
+        json.loads((folder / "fisher.json").read_text()) for folder in (target, out)
+    )
+    assert replayed.pop("provenance")["command_line"].startswith("jaxunc fisher")
+    recorded.pop("provenance")
+    assert replayed == recorded
     assert capsys.readouterr().out == ""
 
 
@@ -302,11 +312,11 @@ def test_reproduce_runs_toy_then_fisher(real_run, tmp_path, monkeypatch, capsys)
     toy_calls = []
     run_study = jaxunc.cli._run_study
 
-    def skip_toy(study, args, out, *rest):
+    def skip_toy(study, args, out, *rest, **options):
         if study.name == "toy":
             toy_calls.append(out)
-        else:
-            run_study(study, args, out, *rest)
+            return None
+        return run_study(study, args, out, *rest, **options)
 
     monkeypatch.setattr(jaxunc.cli, "_run_study", skip_toy)
     default_run_only(monkeypatch)
@@ -317,7 +327,7 @@ def test_reproduce_runs_toy_then_fisher(real_run, tmp_path, monkeypatch, capsys)
     assert toy_calls[0] == tmp_path / "toy"
     fisher_out = tmp_path / "fisher"
     assert sorted(p.name for p in fisher_out.iterdir()) == sorted(
-        ["fisher.json", *FISHER_FIGURES]
+        ["fisher.json", *FISHER_FIGURES, *REPORT_FILES]
     )
     assert capsys.readouterr().out == ""
 

@@ -26,6 +26,7 @@ from jaxunc import cli
 from jaxunc.engine import run_pseudo_experiments
 from jaxunc.errors import InvalidArgument
 from jaxunc.estimators import Estimate
+from jaxunc.report import REPORT_FILES
 from jaxunc.studies import base, registry
 from jaxunc.studies.base import (
     Study,
@@ -341,7 +342,7 @@ def test_registered_study_is_reproduced_and_validates_its_flags(
     registries.register_study(SPREAD)
     out = tmp_path / "results"
     assert run_cli("reproduce", "--only", "spread", "--quiet", "--out", str(out)) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["spread"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["spread", *REPORT_FILES])
     payload = json.loads((out / "spread" / "spread.json").read_text())
     assert payload["config"]["n_events"] == 50  # the study's defaults
     bad = tmp_path / "bad"

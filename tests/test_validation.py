@@ -193,6 +193,21 @@ def test_histogram_quantiles():
     np.testing.assert_allclose(got, expected, rtol=0, atol=2 * width)
 
 
+def test_histogram_quantiles_lie_in_the_crossing_bin_after_empty_bins():
+    """Counts only in bins 2 and 5 of [0, 1, ..., 6]: every quantile lies inside
+    one of those two bins, never in the empty bins before them (a linear
+    interpolation across the empty bins would put the 5 % quantile at 0.3
+    instead of 2.1)."""
+    edges = np.arange(7.0)
+    counts = np.array([0.0, 0.0, 10.0, 0.0, 0.0, 10.0])
+    got = v.histogram_quantiles(counts, edges, [0.05, 0.25, 0.45, 0.55, 0.95])
+    np.testing.assert_allclose(got, [2.1, 2.5, 2.9, 5.1, 5.9], rtol=0, atol=1e-12)
+    # the median is any point of the empty stretch [3, 5]
+    assert 3.0 <= v.histogram_quantiles(counts, edges, [0.5])[0] <= 5.0
+    # no counts at all: the first edge (nothing is known)
+    assert v.histogram_quantiles(np.zeros(6), edges, [0.5])[0] == 0.0
+
+
 def test_robustness_horizon_interpolation():
     n = [100, 1000, 10000]
     horizon = v.robustness_horizon(n, [0.1, 0.3, 0.7], [0.01, 0.02, 0.02])

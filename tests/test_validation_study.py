@@ -14,6 +14,7 @@ import pytest
 from jaxunc.cli import main
 from jaxunc.models import Gaussian, model_from_functions
 from jaxunc.plots.validate import FILES as VALIDATE_FIGURES
+from jaxunc.report import REPORT_FILES
 from jaxunc.studies import validate as validate_module
 from jaxunc.studies.amplification import (
     ContrivedConfig,
@@ -291,7 +292,11 @@ SMALL = [
 def test_cli_writes_json_and_figures(tmp_path):
     out = tmp_path / "validate"
     assert run_cli(*SMALL, "--out", str(out)) == 0
-    assert {p.name for p in out.iterdir()} == {"validate.json", *VALIDATE_FIGURES}
+    assert {p.name for p in out.iterdir()} == {
+        "validate.json",
+        *VALIDATE_FIGURES,
+        *REPORT_FILES,
+    }
     payload = json.loads((out / "validate.json").read_text())
     for key in (
         "config",

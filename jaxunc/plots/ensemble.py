@@ -12,14 +12,16 @@ from jaxunc.plots.style import (
     N_GEN,
     N_GEN_TEX,
     N_TRAIN,
-    PARAMETER_TEX,
     SURROGATE_COLOR,
     TRUTH_COLOR,
     as_json,
+    estimate_tex,
+    model_words,
     new_figure,
     plain_log_ticks,
     save,
     spread_factors,
+    surrogate_words,
 )
 
 if TYPE_CHECKING:
@@ -131,8 +133,9 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     ax.set_yscale("log")
     plain_log_ticks(ax.xaxis)
     ax.set_xlabel(f"number of events per member {N_GEN}")
-    tex = PARAMETER_TEX.get(target, rf"\mathrm{{{target}}}")
-    ax.set_ylabel(rf"std of the maximum-likelihood $\hat{{{tex}}}$ over the ensemble")
+    ax.set_ylabel(
+        f"std of the maximum-likelihood ${estimate_tex(target)}$ over the ensemble"
+    )
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper right", fontsize=9)
     warnings = payload.get("warnings") or []
@@ -148,8 +151,10 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
             wrap=True,
         )
     ax.set_title(
-        f"{config['model']}: {config['surrogate']} vs ideal fit vs truth "
-        f"({N_TRAIN} = {n_train}, K = {config['ensemble_size']} members)"
+        f"{model_words(config['model'])}: {surrogate_words(config['surrogate'])} "
+        f"vs ideal fit vs truth\n({N_TRAIN} = {n_train}, "
+        f"K = {config['ensemble_size']} members)",
+        fontsize=10,
     )
     return figure
 

@@ -27,12 +27,15 @@ __all__ = [
     "TRUTH_COLOR",
     "as_json",
     "density",
+    "estimate_tex",
+    "model_words",
     "new_figure",
     "palette",
     "plain_log_ticks",
     "plain_ticks",
     "save",
     "spread_factors",
+    "surrogate_words",
 ]
 
 DPI = 140
@@ -99,6 +102,45 @@ def save(
 
 
 PARAMETER_TEX = {"mu": r"\mu", "sigma": r"\sigma", "rate": r"\lambda"}
+
+MODEL_WORDS = {
+    "gaussian": "Gaussian",
+    "camelback": "camel back (two Gaussian bumps)",
+    "exponential": "exponential",
+    "spectrum": "falling spectrum",
+}
+"""Registered models as figure titles name them."""
+
+SURROGATE_WORDS = {
+    "ideal": "ideal fit (true model family)",
+    "gan": "GAN",
+    "flow": "normalising flow",
+    "kde": "kernel density estimate",
+    "bootstrap": "bootstrap resampling",
+}
+"""Registered surrogates as figure titles name them."""
+
+
+def model_words(name: Any) -> str:
+    """A model's name in physics words (``"Gaussian"``); unknown names as given."""
+    return MODEL_WORDS.get(str(name), str(name))
+
+
+def surrogate_words(name: Any) -> str:
+    """A surrogate's name in physics words (``"GAN"``); unknown names as given."""
+    return SURROGATE_WORDS.get(str(name), str(name))
+
+
+def estimate_tex(name: str) -> str:
+    r"""Mathtext of the estimate of parameter ``name``: ``\hat\mu`` for a symbol,
+    ``\widehat{\mathrm{scale}}`` for a word (a hat over one letter would read
+    "scâle")."""
+    tex = PARAMETER_TEX.get(name)
+    if tex is not None:
+        return rf"\hat{{{tex}}}"
+    if len(name) == 1:
+        return rf"\hat{{{name}}}"
+    return rf"\widehat{{\mathrm{{{name}}}}}"
 
 
 def plain_ticks(axis: Any) -> None:

@@ -12,9 +12,11 @@ from jaxunc.plots.style import (
     SURROGATE_COLOR,
     TRUTH_COLOR,
     as_json,
+    model_words,
     new_figure,
     palette,
     save,
+    surrogate_words,
 )
 
 if TYPE_CHECKING:
@@ -64,12 +66,42 @@ def figure_validate_histograms(result: Any) -> Figure:
         ax.set_xlabel("x")
     axes[0].set_ylabel("fraction of events per bin")
     axes[0].legend(fontsize=8)
+    config = as_json(result)["config"]
+    equal = config.get("binning") == "quantile"
     figure.suptitle(
-        "Generated histograms with the error bars of N_required events "
-        "(one surrogate trained on n_train events)",
+        f"{_surrogate_words(config)}: generated histograms with the error bars of "
+        f"N_required events (one surrogate trained on {config['n_train']} "
+        f"{model_words(config['model_label'])} events)"
+        + (
+            "\nequal-probability bins (edges at the true quantiles): the truth is "
+            "flat by construction"
+            if equal
+            else ""
+        ),
         fontsize=10,
     )
     return figure
+
+
+def _surrogate_words(config: dict[str, Any]) -> str:
+    """The surrogate as a title says it, capitalised (``"GAN"``)."""
+    words = surrogate_words(
+        config.get("surrogate_label", config.get("surrogate", "surrogate"))
+    )
+    return words[:1].upper() + words[1:]
+
+
+P_DISPLAY_FLOOR = 1e-6
+"""The p-value axis stops here: lower p-values (and those known only as a bound)
+are drawn on the axis's edge with a downward triangle."""
+
+
+def _clipped(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """p-values (None: below the histogram's floor) -> (values to draw, clipped at
+    P_DISPLAY_FLOOR; whether each was off scale)."""
+    raw = np.array([0.0 if v is None else v for v in values], np.float64)
+    off = raw < P_DISPLAY_FLOOR
+    return np.where(off, P_DISPLAY_FLOOR, raw), off
 
 
 def figure_validate_p_values(result: Any) -> Figure:
@@ -85,11 +117,21 @@ def figure_validate_p_values(result: Any) -> Figure:
         (payload["truth"], TRUTH_COLOR, "truth"),
     ):
         quantiles = part["p_value_quantiles"]
-        left.plot(n, part["p_value_median"], "o-", color=color, label=f"{label} median")
+        median, off = _clipped(part["p_value_median"])
+        left.plot(n, median, "o-", color=color, label=f"{label} median")
+        if off.any():
+            left.plot(
+                n[off],
+                median[off],
+                "v",
+                color=color,
+                ms=9,
+                label=f"{label} median < {P_DISPLAY_FLOOR:g} (off scale)",
+            )
         left.fill_between(
             n,
-            quantiles["0.16"],
-            quantiles["0.84"],
+            _clipped(quantiles["0.16"])[0],
+            _clipped(quantiles["0.84"])[0],
             color=color,
             alpha=0.25,
             label=f"{label} 16-84%",
@@ -116,12 +158,12 @@ def figure_validate_p_values(result: Any) -> Figure:
             ax.axvline(payload["horizon"], color="tab:red", lw=1, label="horizon")
     left.set_yscale("log")
     lows = [
-        v
+        low
         for part in (payload, payload["truth"])
-        for v in part["p_value_quantiles"]["0.16"]
-        if v > 0
+        for values in (part["p_value_quantiles"]["0.16"], part["p_value_median"])
+        for low in _clipped(values)[0]
     ]
-    left.set_ylim(max(min(lows, default=1e-4) / 3, 1e-30), 1.5)
+    left.set_ylim(max(min(lows, default=1e-4) / 3, P_DISPLAY_FLOOR / 2), 1.5)
     left.set_ylabel("χ² p-value")
     right.set_ylabel(f"rejection rate P(p < {alpha})")
     right.set_ylim(-0.02, 1.02)
@@ -131,8 +173,8 @@ def figure_validate_p_values(result: Any) -> Figure:
         ax.legend(fontsize=7)
     config = payload["config"]
     figure.suptitle(
-        f"{config['surrogate_label']} trained on {config['n_train']} "
-        f"{config['model_label']} events: robustness horizon",
+        f"{_surrogate_words(config)} trained on {config['n_train']} "
+        f"{model_words(config['model_label'])} events: χ² robustness horizon",
         fontsize=10,
     )
     return figure

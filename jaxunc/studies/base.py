@@ -51,12 +51,14 @@ __all__ = [
     "parse_positive_int",
     "parse_seed",
     "parse_sizes",
+    "parse_theta",
     "positive_int",
     "precision_option",
     "runtime",
     "seed_option",
     "sizes",
     "surrogate_name",
+    "theta_option",
     "to_jsonable",
 ]
 
@@ -152,12 +154,26 @@ def check_options(config: Any) -> None:
 # ----------------------------------------------------- parsing command-line text
 
 
-def parse_positive_int(text: str) -> int:
+def _integral(text: str) -> int:
+    """``text`` as an integer: integer digits, or a number with an integral value
+    written as a float (``1e5``, ``2.5e3``, ``100.0``); ValueError otherwise."""
     try:
-        value = int(text)
+        return int(text)
+    except ValueError:
+        value = float(text)  # ValueError for text that is no number
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(text) from None
+        return int(value)
+
+
+def parse_positive_int(text: str) -> int:
+    """A count from the command line: a positive integer, also written as an
+    integral float (``--pseudo-experiments 1e5``)."""
+    try:
+        value = _integral(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
+            f"expected a positive integer (e.g. 100000 or 1e5), got {text!r}"
         ) from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
@@ -175,6 +191,8 @@ def parse_finite_float(text: str) -> float:
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
+    """A comma-separated list of positive integers (integral floats such as ``1e4``
+    allowed), in the order given (the option's check sorts or refuses)."""
     parts = [part.strip() for part in text.split(",")]
     wrong = f"expected a comma-separated list of positive integers, got {text!r}"
     if any(not part for part in parts):
@@ -182,7 +200,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     values = []
     for part in parts:
         try:
-            value = int(part)
+            value = _integral(part)
         except ValueError:
             raise argparse.ArgumentTypeError(wrong) from None
         if value <= 0:
@@ -191,6 +209,29 @@ def parse_sizes(text: str) -> tuple[int, ...]:
             )
         values.append(value)
     return tuple(values)
+
+
+def parse_theta(text: str) -> dict[str, float]:
+    """``NAME=VALUE,...`` (e.g. ``mu=1,sigma=2``) as ``{name: float}``; every name
+    once, every value a finite number."""
+    wrong = (
+        f"expected NAME=VALUE,... with finite numbers (e.g. mu=1,sigma=2), got {text!r}"
+    )
+    theta: dict[str, float] = {}
+    for part in text.split(","):
+        name, equals, value = (piece.strip() for piece in part.partition("="))
+        if not equals or not name.isidentifier():
+            raise argparse.ArgumentTypeError(wrong)
+        if name in theta:
+            raise argparse.ArgumentTypeError(f"{name!r} given twice in {text!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(wrong) from None
+        if not math.isfinite(number):
+            raise argparse.ArgumentTypeError(wrong)
+        theta[name] = number
+    return theta
 
 
 def parse_seed(text: str) -> int:
@@ -284,7 +325,10 @@ def sizes(
     cli: bool = True,
 ) -> Any:
     """A non-empty tuple of integers in [``minimum``, 2**31 - 1] (an int is a
-    1-tuple); ``increasing``: strictly increasing."""
+    1-tuple), sorted with repeats dropped (each size is one independent
+    measurement, so neither order nor repeats carry meaning); ``increasing``:
+    refused unless given strictly increasing (for lists whose order the study
+    reads, e.g. interpolates between neighbours)."""
 
     def check(name: str, value: Any) -> tuple[int, ...]:
         values = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
@@ -295,9 +339,19 @@ def sizes(
         if min(values) < minimum or (increasing and not ordered):
             wanted = "strictly increasing integers" if increasing else "integers"
             raise InvalidArgument(
-                name, f"must be {wanted} >= {minimum} (got {list(values)})"
+                name,
+                f"must be {wanted} >= {minimum} (got {list(values)})"
+                + (
+                    f"; give each size once, in increasing order (e.g. "
+                    f"{','.join(str(v) for v in sorted(set(values)))})"
+                    if increasing and not ordered
+                    else ""
+                ),
             )
-        return values
+        return tuple(sorted(set(values)))
+
+    if not increasing:
+        help = f"{help} (any order: sorted, repeats dropped)" if help else help
 
     return option(
         default,
@@ -348,6 +402,30 @@ def _check_seed(name: str, value: Any) -> int:
 def _check_precision(name: str, value: Any) -> str:
     check_precision(value)
     return value
+
+
+def _check_theta(name: str, value: Any) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise InvalidArgument(
+            name, f"must be a mapping of parameter names to numbers (got {value!r})"
+        )
+    return {key: finite(name, item) for key, item in value.items()}
+
+
+def theta_option(
+    *,
+    help: str = (
+        "true parameter values, NAME=VALUE,... (e.g. mu=1,sigma=2); parameters "
+        "not named keep the model's defaults"
+    ),
+) -> Any:
+    """The true parameters as ``{name: float}`` overriding the model's defaults
+    (``ModelSpec.at``); None: the defaults.  ``--theta mu=1,sigma=2``."""
+    return option(
+        None, help=help, check=_check_theta, parse=parse_theta, metavar="NAME=VALUE,..."
+    )
 
 
 def seed_option(default: int = 0, *, help: str = "root random seed") -> Any:

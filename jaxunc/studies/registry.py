@@ -65,6 +65,33 @@ class ModelSpec:
     target: str
     description: str = ""
 
+    def at(self, theta: Mapping[str, float] | None) -> ModelSpec:
+        """The same model at other true parameter values: ``theta`` overrides the
+        named entries of ``self.theta`` (None or empty: ``self``).  An unknown name,
+        or values the model refuses (``model.check_params``), raise
+        ``InvalidArgument("theta", ...)`` naming the model's parameters."""
+        if not theta:
+            return self
+        from jaxunc.errors import InvalidArgument
+        from jaxunc.models import check_params
+
+        unknown = [name for name in theta if name not in self.theta]
+        if unknown:
+            raise InvalidArgument(
+                "theta",
+                f"{', '.join(repr(n) for n in unknown)} is not a parameter of the "
+                f"model {self.name!r}; its parameters: {', '.join(self.theta)}",
+            )
+        values = {**self.theta, **{k: float(v) for k, v in theta.items()}}
+        try:
+            check_params(self.model, values)
+        except (TypeError, ValueError) as error:
+            detail = getattr(error, "detail", str(error))
+            raise InvalidArgument(
+                "theta", f"not valid for the model {self.name!r}: {detail}"
+            ) from None
+        return dataclasses.replace(self, theta=values)
+
     def __post_init__(self) -> None:
         if self.target not in self.free or not set(self.free) <= set(self.theta):
             raise ValueError(

@@ -68,6 +68,7 @@ from jaxunc.surrogates.base import fit_cost, required_train
 from jaxunc.validation import (
     BINNINGS,
     Binning,
+    bound_below_floor,
     chi2_sf,
     expected_quantile_mse,
     goodness_of_fit,
@@ -92,6 +93,9 @@ P_VALUE_EDGES = np.concatenate(
 """Bins of the p-value histograms: log-spaced below 10⁻³ (down to 10⁻³⁰), 10⁻³
 wide above; p-value quantiles are interpolated linearly within these bins."""
 P_VALUE_LEVELS = (0.05, 0.16, 0.5, 0.84, 0.95)
+P_VALUE_FLOOR = float(P_VALUE_EDGES[1])
+"""The p-value histograms' resolution: a quantile below it is reported as the bound
+"< P_VALUE_FLOOR" (null in the JSON, flagged in ``p_value_below_floor``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +266,10 @@ class ValidateResult(StudyResult):
     protocol: dict[str, Any] | None
     runtime: dict[str, Any]
     failures_by_result: dict[str, Any] | None = dataclasses.field(
+        default=None, metadata=OMIT_NONE
+    )
+    p_value_floor: float | None = dataclasses.field(default=None, metadata=OMIT_NONE)
+    p_value_below_floor: dict[str, list[bool]] | None = dataclasses.field(
         default=None, metadata=OMIT_NONE
     )
     histograms: dict[str, Any] | None = dataclasses.field(
@@ -556,15 +564,23 @@ def _summaries(out: dict, config: ValidateConfig, name: str) -> dict[str, Any]:
     counts = p["histogram"][:, 0].astype(np.float64)
     counts[:, -1] += p["overflow"][:, 0]
     quantiles = histogram_quantiles(counts, P_VALUE_EDGES, P_VALUE_LEVELS)
+    # below the histogram's first edge a quantile is only known as a bound: None
+    # in the JSON, with its p_value_below_floor flag
+    values, below = bound_below_floor(quantiles, P_VALUE_FLOOR)
     reject = out[f"reject_{name}"]
     chi2 = out[f"chi2_{name}"]
     horizon = robustness_horizon(
         config.n_required, reject["mean"][:, 0], reject["mean_stderr"][:, 0]
     )
     return {
-        "p_value_median": quantiles[:, P_VALUE_LEVELS.index(0.5)].tolist(),
+        "p_value_median": [row[P_VALUE_LEVELS.index(0.5)] for row in values],
         "p_value_quantiles": {
-            f"{level:g}": quantiles[:, i].tolist()
+            f"{level:g}": [row[i] for row in values]
+            for i, level in enumerate(P_VALUE_LEVELS)
+        },
+        "p_value_floor": P_VALUE_FLOOR,
+        "p_value_below_floor": {
+            f"{level:g}": [row[i] for row in below]
             for i, level in enumerate(P_VALUE_LEVELS)
         },
         "p_value_histogram": counts.tolist(),
@@ -892,6 +908,11 @@ def _format_horizon(value: float | None, stderr: float | None, status: str) -> s
     ]
 
 
+def _format_p(value: float | None, floor: float | None) -> str:
+    """A p-value for the table; ``< floor`` when it is only known as a bound."""
+    return f"< {floor:g}" if value is None else f"{value:.3f}"
+
+
 def table(result: ValidateResult) -> str:
     """The command's summary: p-values and rejection rates per N_required against
     the truth's, the horizon, the amplification factors and the protocol's verdict."""
@@ -901,10 +922,10 @@ def table(result: ValidateResult) -> str:
         rows.append(
             (
                 str(n),
-                f"{result.p_value_median[i]:.3f}",
+                _format_p(result.p_value_median[i], result.p_value_floor),
                 f"{result.rejection_rate[i]:.3f} ± "
                 f"{result.rejection_rate_stderr[i]:.3f}",
-                f"{truth['p_value_median'][i]:.3f}",
+                _format_p(truth["p_value_median"][i], truth.get("p_value_floor")),
                 f"{truth['rejection_rate'][i]:.3f} ± "
                 f"{truth['rejection_rate_stderr'][i]:.3f}",
             )

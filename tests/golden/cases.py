@@ -219,6 +219,7 @@ def run_case(case: Case) -> dict[str, Any]:
             if code != 0:
                 raise RuntimeError(f"jaxunc {' '.join(argv)} exited with {code}")
             payload = json.loads((out / case.output).read_text())
+            payload.pop("provenance", None)  # run-time provenance: never recorded
     return json.loads(to_json_text(payload))
 
 
@@ -231,6 +232,7 @@ def load_recording(case: Case) -> dict[str, Any]:
 IGNORED_KEYS = frozenset(
     {
         "runtime",  # seconds, compile time, backend, device count, JAX version
+        "provenance",  # version, commit, command line, UTC time, platform, devices
         "runtime_seconds",  # ensemble.json's ideal_reference
         "seconds",
         "compile_seconds",
