@@ -57,10 +57,26 @@ def run_cli(*argv: str) -> int:
         return int(exit_.code)
 
 
-def default_run_only(patch) -> None:
-    """``reproduce`` runs only the study's default run (its GAN and flow runs are
-    checked in tests/test_fisher_bounds.py)."""
-    only = dataclasses.replace(registry.STUDIES["fisher"], reproduce={"": {}})
+# The shared real run: the default study (ideal mean-and-σ fit of the Gaussian,
+# n_train = 100, every quantity) at reduced sizes: n_gen across the whole default
+# range, a quarter of the default replicas.  The full default run takes minutes on
+# 2 cores; the defaults themselves are pinned by test_the_defaults_are_the_papers,
+# and reproduce's use of them by test_reproduce_runs_toy_then_fisher.
+SHARED = {
+    "n_gen": (10, 1000, 100000),
+    "outer": 64,
+    "pseudo_experiments": 1000,
+    "simulations": 64,
+}
+SHARED_FLAGS = ["--n-gen", "10,1000,100000", "--outer", "64"]
+SHARED_FLAGS += ["--pseudo-experiments", "1000", "--simulations", "64"]
+SHARED_N_GEN = list(SHARED["n_gen"])
+
+
+def default_run_only(patch, **config) -> None:
+    """``reproduce`` runs only the study's main run, with ``config`` (its GAN and
+    flow runs are checked in tests/test_fisher_bounds.py)."""
+    only = dataclasses.replace(registry.STUDIES["fisher"], reproduce={"": config})
     patch.setitem(registry.STUDIES, "fisher", only)
 
 
@@ -75,7 +91,8 @@ def patch_run(patch, function) -> None:
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     """``jaxunc reproduce --only fisher`` (the README's first Quick-start command for
-    the §3.2 study: its defaults, the figure and the table), run once for real;
+    the §3.2 study: the figure, the table, the page) at the ``SHARED`` sizes, run
+    once for real;
     returns the exit code, the study's output folder, what it printed and the
     study's result."""
     results_folder = tmp_path_factory.mktemp("fisher") / "results"
@@ -94,7 +111,7 @@ def real_run(tmp_path_factory):
         jax.numpy_dtype_promotion("strict"),
     ):
         patch_run(patch, spy)
-        default_run_only(patch)
+        default_run_only(patch, **SHARED)
         code = run_cli("reproduce", "--only", "fisher", "--out", str(results_folder))
     assert len(results) == 1
     assert sorted(p.name for p in results_folder.iterdir()) == sorted(
@@ -126,21 +143,21 @@ def test_fisher_json_has_the_required_keys(real_run):
     assert payload == json.loads(json.dumps(result.to_json()))
     assert set(payload) >= REQUIRED_KEYS
     config = payload["config"]
-    assert config["n_gen"] == DEFAULT_N_GEN and config["outer"] == 256
-    assert config["pseudo_experiments"] == 4000 and config["params"] == "mu"
+    assert config["n_gen"] == SHARED_N_GEN and config["outer"] == 64
+    assert config["pseudo_experiments"] == 1000 and config["params"] == "mu"
     assert config["model"] == "gaussian" and config["fit"] == "mean-std"
     assert config["n_train"] == 100 and config["seed"] == 0
-    assert payload["n_gen"] == DEFAULT_N_GEN
+    assert payload["n_gen"] == SHARED_N_GEN
     assert payload["I_train_exact"] == [[pytest.approx(100.0)]]
     assert len(payload["I_train"]) == 1 and len(payload["I_train"][0]) == 1
-    size = len(DEFAULT_N_GEN)
+    size = len(SHARED_N_GEN)
     for key in ("I_gen", "I_gen_stderr"):
         assert len(payload[key]) == size
         assert all(len(m) == 1 and len(m[0]) == 1 for m in payload[key])
     # σ is fitted: the μμ element by quadrature (bounds.gaussian_fit_generated_fisher)
     assert payload["I_gen_exact"] == [
         [[pytest.approx(gaussian_fit_generated_fisher(1.0, 100, g), rel=1e-12)]]
-        for g in DEFAULT_N_GEN
+        for g in SHARED_N_GEN
     ]
     assert "gaussian_fit_generated_fisher" in payload["I_gen_exact_method"]
     for key in ("min_eigenvalue_margin", "margin_sigma", "holds"):
@@ -174,11 +191,24 @@ def test_fisher_writes_the_figure_and_the_table(real_run):
     assert "reproduce: done" in printed
 
 
-def test_the_paper_claim_holds_on_the_default_run(real_run):
-    """§3.2 (eq. 23) on the default run: I_gen ≤ I_train within errors for every
-    n_gen, and I_gen approaches I_train from below as n_gen grows; KL and MI too."""
+def test_the_defaults_are_the_papers():
+    """The study's defaults (what ``jaxunc fisher`` and ``reproduce`` run): §3.2's
+    n_train = 100 events of N(0, 1), n_gen from 10 to 10⁵, the ideal mean-and-σ fit,
+    information about μ, 256 importance-sampling replicas, 4000 pseudo-experiments
+    for the estimator view, 512 chain draws for the bounds."""
+    config = fisher_study.FisherConfig()
+    assert list(config.n_gen) == DEFAULT_N_GEN and config.outer == 256
+    assert config.pseudo_experiments == 4000 and config.params == "mu"
+    assert config.model == "gaussian" and config.fit == "mean-std"
+    assert (config.mu, config.sigma) == (0.0, 1.0)
+    assert config.n_train == 100 and config.seed == 0 and config.simulations == 512
+
+
+def test_the_paper_claim_holds_on_the_shared_run(real_run):
+    """§3.2 (eq. 23): I_gen ≤ I_train within errors for every n_gen, and I_gen
+    approaches I_train from below as n_gen grows; KL and MI too."""
     fisher = json.loads((real_run[1] / "fisher.json").read_text())
-    assert fisher["n_gen"] == DEFAULT_N_GEN
+    assert fisher["n_gen"] == SHARED_N_GEN
     assert all(fisher["holds"])
     ratios = [r[0] for r in fisher["ratio_to_train"]]
     errors = [e[0] for e in fisher["ratio_to_train_stderr"]]
@@ -194,7 +224,7 @@ def test_the_paper_claim_holds_on_the_default_run(real_run):
 
 
 def test_the_mean_and_sigma_fit_agrees_with_its_quadrature_reference(real_run):
-    """Issue 12: on the default run (ideal mean-and-σ fit), the importance-sampling
+    """Issue 12: on the shared run (ideal mean-and-σ fit), the importance-sampling
     I_gen agrees with the exact μμ element within 3 SE at every n_gen, and no
     lower bound exceeds it by more than 3 SE."""
     fisher = json.loads((real_run[1] / "fisher.json").read_text())
@@ -215,7 +245,8 @@ def test_no_plots_and_quiet(real_run, tmp_path, monkeypatch, capsys):
     _, out, _, result = real_run
     calls = replay(monkeypatch, result)
     target = tmp_path / "quiet"
-    assert run_cli("fisher", "--no-plots", "--quiet", "--out", str(target)) == 0
+    flags = [*SHARED_FLAGS, "--no-plots", "--quiet"]
+    assert run_cli("fisher", *flags, "--out", str(target)) == 0
     assert len(calls) == 1
     assert [p.name for p in target.iterdir()] == ["fisher.json"]
     replayed, recorded = (

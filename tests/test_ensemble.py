@@ -23,7 +23,7 @@ K_SIGMA = 4.0
 SURROGATES = ("ideal", "bootstrap", "kde", "gan", "flow")
 # Fewer training steps than the defaults keep the test fast; an under-trained
 # surrogate can only add spread, so the floor test loses nothing.
-OPTIONS = {"gan": {"steps": 400}, "flow": {"steps": 200}}
+OPTIONS = {"gan": {"steps": 200}, "flow": {"steps": 100}}
 N_TRAIN, N_GEN = 100, (100, 10000)
 
 
