@@ -62,7 +62,7 @@ BAD_VALUES: dict[str, list[tuple[str, str]]] = {
     "--pseudo-experiments": [
         ("0", "positive"),
         ("-3", "positive"),
-        ("1e3", ""),
+        ("2.5", "integer"),  # integral floats (1e5) are counts: tests/test_cli.py
         ("5000000000", "<= 4294967295"),
     ],
     "--n-train": [

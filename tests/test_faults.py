@@ -144,7 +144,12 @@ _SLOW_FIGURES = textwrap.dedent(
     def figures(result, folder):
         (folder / "fig4.png").write_text("half")
         print("writing", flush=True)
-        time.sleep(60)
+        # short sleeps, as real figure writing runs Python code all the time: the
+        # kernel may deliver SIGTERM to one of JAX's threads, and CPython runs the
+        # handler when the main thread next executes bytecode (one long sleep
+        # would hide it for a minute under load)
+        for _ in range(600):
+            time.sleep(0.1)
         return []
 
     def run(config, **options):  # the real boundary and staging, no computation

@@ -92,7 +92,11 @@ def test_horizon_exists_and_scales_with_n_train(small_n, large_n):
     for payload in (small_n, large_n):
         assert payload["horizon_status"] == "found"
         assert payload["rejection_rate"][0] < 0.5 < payload["rejection_rate"][-1]
-        assert payload["p_value_median"][-1] < 0.05 < payload["p_value_median"][0]
+        # the largest N_required's median may lie below the histogram's floor:
+        # then it is null, flagged as below the floor (a bound, not a number)
+        median, below = payload["p_value_median"], payload["p_value_below_floor"]
+        assert 0.05 < median[0] and not below["0.5"][0]
+        assert below["0.5"][-1] if median[-1] is None else median[-1] < 0.05
     small, large = small_n["horizon"], large_n["horizon"]
     small_err, large_err = small_n["horizon_stderr"], large_n["horizon_stderr"]
     assert large - small > K * math.hypot(small_err, large_err)
