@@ -65,11 +65,11 @@ def run_cli(*argv: str) -> int:
 SHARED = {
     "n_gen": (10, 1000, 100000),
     "outer": 64,
-    "pseudo_experiments": 1000,
-    "simulations": 64,
+    "pseudo_experiments": 500,
+    "simulations": 32,
 }
 SHARED_FLAGS = ["--n-gen", "10,1000,100000", "--outer", "64"]
-SHARED_FLAGS += ["--pseudo-experiments", "1000", "--simulations", "64"]
+SHARED_FLAGS += ["--pseudo-experiments", "500", "--simulations", "32"]
 SHARED_N_GEN = list(SHARED["n_gen"])
 
 
@@ -144,7 +144,7 @@ def test_fisher_json_has_the_required_keys(real_run):
     assert set(payload) >= REQUIRED_KEYS
     config = payload["config"]
     assert config["n_gen"] == SHARED_N_GEN and config["outer"] == 64
-    assert config["pseudo_experiments"] == 1000 and config["params"] == "mu"
+    assert config["pseudo_experiments"] == 500 and config["params"] == "mu"
     assert config["model"] == "gaussian" and config["fit"] == "mean-std"
     assert config["n_train"] == 100 and config["seed"] == 0
     assert payload["n_gen"] == SHARED_N_GEN

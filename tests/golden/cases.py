@@ -131,6 +131,9 @@ CASES: tuple[Case, ...] = (
             "64",
             "--pseudo-experiments",
             "512",
+            # the bounds' chain draws (checked in test_bounds*): the fewest
+            "--simulations",
+            "32",
         ),
         "fisher.json",
     ),
@@ -146,6 +149,9 @@ CASES: tuple[Case, ...] = (
             "64",
             "--pseudo-experiments",
             "512",
+            # the bounds' chain draws (checked in test_bounds*): the fewest
+            "--simulations",
+            "32",
         ),
         "fisher.json",
     ),
