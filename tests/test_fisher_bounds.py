@@ -134,7 +134,7 @@ def test_kde_bounds_and_its_importance_sampling_on_request(tmp_path):
     """The KDE has a density: importance sampling runs when asked for (here at one
     small n_gen, few replicas), and the verdict combines it with the bounds."""
     arguments = ["--surrogate", "kde", "--summaries", "mean,moments"]
-    arguments += ["--importance-sampling", "on", "--outer", "4"]
+    arguments += ["--importance-sampling", "on", "--outer", "4", "--proposals", "256"]
     arguments += ["--n-train", "50", "--n-gen", "10", "--simulations", "64"]
     payload = run_json(tmp_path, *arguments)
     check_bounds(payload)
