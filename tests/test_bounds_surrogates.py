@@ -3,11 +3,12 @@ lower bound agree (ideal, bootstrap, KDE, GAN, flow on the Gaussian and the came
 back) with a far smaller pathwise error, and the GAN's and the flow's bounds stay
 below I_train at every n_gen from 10 to 10⁵.
 
-Everything is small (a GAN and a flow trained for 30 steps, tens of chain draws):
-the statistics are at 3 standard errors of the quantities themselves.  For the
-location parameter μ every built-in surrogate is shift-equivariant (it standardises
-its training data), so the pathwise derivative of the generated mean is exactly 1
-draw by draw: its standard error is zero, where the score route's is not.
+Everything is small (the 30-step GAN and flow of tests/test_chain_jvp.py, tens of
+chain draws): the statistics are at 3 standard errors of the quantities
+themselves.  For the location parameter μ every built-in surrogate is
+shift-equivariant (it standardises its training data), so the pathwise derivative
+of the generated mean is exactly 1 draw by draw: its standard error is zero, where
+the score route's is not.
 """
 
 from __future__ import annotations
@@ -16,35 +17,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_chain_jvp import SURROGATES  # the same small GAN and flow
 
 from jaxunc import bounds
 from jaxunc.models import CamelBack, Gaussian
-from jaxunc.surrogates import GAN, KDE, Bootstrap, Flow, IdealFit
 
 K_SIGMA = 3.0
 N_TRAIN = 50
 
 
-def small_gan() -> GAN:
-    """30 steps, one hidden layer of 8 (as in tests/test_chain_jvp.py)."""
-    return GAN(steps=30, batch_size=16, width=8, depth=1, noise_dim=2, record_every=10)
-
-
-def small_flow() -> Flow:
-    return Flow(steps=30, batch_size=32, layers=1, bins=4, record_every=10)
-
-
 def camel_back():
     return CamelBack(), {"mu": jnp.asarray(0.0)}, ("mu",)
-
-
-SURROGATES = {
-    "ideal": lambda model, theta, free: IdealFit(model, theta, free),
-    "bootstrap": lambda model, theta, free: Bootstrap(),
-    "kde": lambda model, theta, free: KDE(),
-    "gan": lambda model, theta, free: small_gan(),
-    "flow": lambda model, theta, free: small_flow(),
-}
 
 
 def check_routes(path: bounds.BoundEstimate, score: bounds.BoundEstimate) -> None:
