@@ -312,6 +312,18 @@ class PartialState:
             raise InvalidArgument(
                 argument, f"{str(path)!r} is corrupt (identity hash mismatch)"
             )
+        try:
+            n_pseudo = state.n_pseudo
+        except (KeyError, TypeError, ValueError):
+            raise InvalidArgument(
+                argument, f"{str(path)!r} is corrupt (no n_pseudo in its identity)"
+            ) from None
+        if not 0 <= state.start <= state.stop <= n_pseudo:
+            raise InvalidArgument(
+                argument,
+                f"{str(path)!r} is corrupt: its range [{state.start}, {state.stop}) "
+                f"is not a range of the run's {n_pseudo} pseudo-experiments",
+            )
         return state
 
 
@@ -379,8 +391,35 @@ class PartialResults:
             state = PartialState.from_file(path, argument)
             if state.description != description:
                 raise InvalidArgument(argument, f"{str(path)!r} is corrupt")
+            _check_index_entry(entry, state, index_path, path, argument)
             results.add(state)
         return results
+
+
+def _check_index_entry(
+    entry: Mapping[str, Any],
+    state: PartialState,
+    index_path: Path,
+    path: Path,
+    argument: str,
+) -> None:
+    """Refuse a ``partial.json`` entry that contradicts its state file (range,
+    total, configuration): one of the two was edited or comes from another run."""
+    stated = {
+        "start": state.start,
+        "stop": state.stop,
+        "n_pseudo": state.n_pseudo,
+        "identity_sha256": state.identity_sha256,
+    }
+    differing = [key for key, value in stated.items() if entry.get(key) != value]
+    if differing:
+        key = differing[0]
+        raise InvalidArgument(
+            argument,
+            f"{str(index_path)!r} is inconsistent with {str(path)!r}: {key} is "
+            f"{entry.get(key)!r} in one and {stated[key]!r} in the other; recompute "
+            "that part with --range",
+        )
 
 
 def covering_order(

@@ -38,6 +38,7 @@ __all__ = [
     "N_CODES",
     "REDUCTION_BLOCK",
     "Accumulator",
+    "InconsistentState",
     "Layout",
     "Moments",
     "block_moments",
@@ -394,12 +395,7 @@ class Accumulator:
             arrays[f"{prefix}histogram"] = self.histogram
         for field, value in zip(_MOMENT_FIELDS, self.folded, strict=True):
             arrays[f"{prefix}folded_{field}"] = value
-        stacked = (
-            Moments(*(np.concatenate(f) for f in zip(*self.blocks, strict=True)))
-            if self.blocks
-            else Moments(*(np.zeros((0, *self.shape)),) * 5)
-        )
-        for field, value in zip(_MOMENT_FIELDS, stacked, strict=True):
+        for field, value in zip(_MOMENT_FIELDS, self.stacked_blocks(), strict=True):
             arrays[f"{prefix}blocks_{field}"] = value
         return arrays
 
@@ -439,6 +435,137 @@ class Accumulator:
                 raise ValueError(f"{prefix}{name} has shape {value.shape}")
         return acc
 
+    def check_consistent(self) -> None:
+        """Raise ``InconsistentState`` unless this state could have come from a
+        run: a range [start, position) with 0 <= start <= position; raw rows and
+        blocks where the block structure puts them (``head`` up to the first block
+        boundary, one moments row per complete block, the ``pending`` rows after the
+        last boundary, fewer than ``REDUCTION_BLOCK``); every element's result codes
+        summing to the pseudo-experiments covered, the failed codes to
+        ``failures``, the successes to the moments' counts and to the histogram's
+        total; integer-valued counts of at most ``REDUCTION_BLOCK`` per block;
+        sums of squares >= 0, and exactly 0 (with the fourth powers) for fewer
+        than two values.  Cheap: O(size of the state), nothing is recomputed.
+        """
+        start, position = self.start, self.position
+        if not 0 <= start <= position:
+            raise InconsistentState(f"its range [{start}, {position}) is not a range")
+        covered = position - start
+        boundary = align_up(start, REDUCTION_BLOCK)
+        if self.prefix:
+            head, n_blocks = 0, 0
+            pending = position % REDUCTION_BLOCK
+        elif position <= boundary:
+            head, n_blocks, pending = covered, 0, 0
+        else:
+            head = boundary - start
+            n_blocks, pending = divmod(position - boundary, REDUCTION_BLOCK)
+        rows = {
+            "head": (len(self.head_values), len(self.head_mask), head),
+            "pending": (len(self.pending_values), len(self.pending_mask), pending),
+        }
+        for name, (values, mask, wanted) in rows.items():
+            if values != wanted or mask != wanted:
+                raise InconsistentState(
+                    f"it holds {values} {name} rows where its range [{start}, "
+                    f"{position}) puts {wanted} (a position that does not match its "
+                    "reductions)"
+                )
+        blocks = self.stacked_blocks()
+        if len(blocks.count) != n_blocks:
+            raise InconsistentState(
+                f"it holds {len(blocks.count)} reduction blocks where its range "
+                f"[{start}, {position}) has {n_blocks}"
+            )
+        for name, value in (
+            ("head values", self.head_values),
+            ("pending values", self.pending_values),
+        ):
+            if value.dtype != self.dtype:
+                raise InconsistentState(
+                    f"its {name} are {value.dtype}, not {self.dtype}"
+                )
+        for name, mask in (("head", self.head_mask), ("pending", self.pending_mask)):
+            if mask.dtype != np.bool_:
+                raise InconsistentState(f"its {name} mask is {mask.dtype}, not bool")
+        integers = {
+            "failures": self.failures,
+            "failures_by_result": self.failures_by_result,
+        }
+        if self.histogram is not None:
+            integers["histogram"] = self.histogram
+        for name, value in integers.items():
+            if not np.issubdtype(value.dtype, np.integer) or np.any(value < 0):
+                raise InconsistentState(f"its {name} are not counts")
+        by_code = self.failures_by_result.sum(axis=0)
+        if np.any(by_code != covered):
+            raise InconsistentState(
+                f"its result codes count {_spread(by_code)} pseudo-experiments per "
+                f"element where its range [{start}, {position}) holds {covered}"
+            )
+        if np.any(self.failures_by_result[1:].sum(axis=0) != self.failures):
+            raise InconsistentState(
+                "its failures do not equal its failed result codes' total"
+            )
+        successes = self.failures_by_result[0]
+        for name, moments in (("folded", self.folded), ("block", blocks)):
+            count = moments.count
+            if not np.all(
+                np.isfinite(count) & (count >= 0) & (count == np.round(count))
+            ):
+                raise InconsistentState(f"its {name} moments' counts are not counts")
+            # M2 is a sum of non-negative terms however it is merged, exactly 0
+            # below two values (so is M4); M4 > 0 otherwise only up to rounding.
+            if np.any(moments.m2 < 0):
+                raise InconsistentState(
+                    f"its {name} moments hold a negative sum of squares (a negative "
+                    "variance)"
+                )
+            if np.any((count < 2) & ((moments.m2 != 0) | (moments.m4 != 0))):
+                raise InconsistentState(
+                    f"its {name} moments hold a sum of squares for fewer than two "
+                    "values"
+                )
+        if np.any(blocks.count > REDUCTION_BLOCK):
+            raise InconsistentState(
+                f"a reduction block counts more than {REDUCTION_BLOCK} values"
+            )
+        counted = (
+            self.folded.count
+            + blocks.count.sum(axis=0)
+            + self.head_mask.sum(axis=0)
+            + self.pending_mask.sum(axis=0)
+        )
+        if np.any(counted != successes):
+            raise InconsistentState(
+                f"its moments count {_spread(counted)} values per element where its "
+                f"result codes count {_spread(successes)} successes"
+            )
+        if self.histogram is not None and np.any(
+            self.histogram.sum(axis=-1) != successes
+        ):
+            raise InconsistentState(
+                "its histogram (with underflow and overflow) does not count its "
+                "successes"
+            )
+
+    def stacked_blocks(self) -> Moments:
+        """The complete blocks' moments, stacked (leading axis: block)."""
+        if not self.blocks:
+            return Moments(*(np.zeros((0, *self.shape)),) * 5)
+        return Moments(*(np.concatenate(f) for f in zip(*self.blocks, strict=True)))
+
+
+class InconsistentState(ValueError):
+    """A serialised accumulator whose parts contradict each other: it cannot have
+    come from a run (a rewound position, doubled counts, a negative variance)."""
+
+
+def _spread(values: np.ndarray) -> str:
+    """``values`` (integer-valued) as one number, or their range when they differ."""
+    low, high = int(np.min(values)), int(np.max(values))
+    return str(low) if low == high else f"{low} to {high}"
+
 
 Layout = Mapping[str, tuple[tuple[int, ...], np.ndarray | None, np.dtype]]
 """Per output name: (value shape, histogram edges or None, value dtype)."""
@@ -464,9 +591,10 @@ def states_from_arrays(
     arrays: Mapping[str, np.ndarray], layout: Layout, where: str, argument: str
 ) -> dict[str, Accumulator]:
     """The inverse of ``states_to_arrays``; ``InvalidArgument(argument, ...)``
-    saying that ``where`` is corrupt when it does not fit ``layout``."""
+    saying that ``where`` is corrupt when it does not fit ``layout`` or is
+    inconsistent (``Accumulator.check_consistent``)."""
     try:
-        return {
+        accumulators = {
             name: Accumulator.from_arrays(arrays, f"o{index}.", *layout[name])
             for index, name in enumerate(sorted(layout))
         }
@@ -474,6 +602,16 @@ def states_from_arrays(
         raise InvalidArgument(
             argument, f"{where} is corrupt ({type(error).__name__}: {error})"
         ) from None
+    for name, acc in accumulators.items():
+        try:
+            acc.check_consistent()
+        except InconsistentState as error:
+            raise InvalidArgument(
+                argument,
+                f"{where} is corrupt: output {name!r}: {error}; a state that cannot "
+                "have come from a run is refused, never used",
+            ) from None
+    return accumulators
 
 
 def merge_accumulators(

@@ -319,14 +319,39 @@ def _resume(run: _Run, plan: Plan) -> tuple[Path | None, dict[str, Accumulator]]
     accumulators = states_from_arrays(
         arrays, run.layout, repr(str(state_path)), "checkpoint"
     )
-    positions = {acc.position for acc in accumulators.values()}
-    if len(positions) != 1 or not (
-        plan.share_start <= positions.pop() <= plan.share_stop
-    ):
-        raise InvalidArgument(
-            "checkpoint", f"{str(state_path)!r} is corrupt (positions)"
-        )
+    _check_resume_point(accumulators, plan, state_path)
     return state_path, accumulators
+
+
+def _check_resume_point(
+    accumulators: Mapping[str, Accumulator], plan: Plan, state_path: Path
+) -> None:
+    """Refuse a checkpoint whose outputs cover different ranges, whose range does not
+    start at the share's start, or whose position is not one the run writes: the
+    end of a chunk (a whole number of vectorised steps from 0) or of the share."""
+    ranges = {(acc.start, acc.position) for acc in accumulators.values()}
+    where = repr(str(state_path))
+    if len(ranges) != 1:
+        raise InvalidArgument(
+            "checkpoint",
+            f"{where} is corrupt: its outputs cover different ranges "
+            f"({', '.join(f'[{a}, {b})' for a, b in sorted(ranges))})",
+        )
+    ((start, position),) = ranges
+    if start != plan.share_start or not start <= position <= plan.share_stop:
+        raise InvalidArgument(
+            "checkpoint",
+            f"{where} is corrupt: it covers [{start}, {position}), not a part of "
+            f"this process's share [{plan.share_start}, {plan.share_stop}) from its "
+            "start",
+        )
+    if start < position < plan.share_stop and position % plan.width:
+        raise InvalidArgument(
+            "checkpoint",
+            f"{where} is corrupt: its position {position} is no chunk's end (chunks "
+            f"end on multiples of the vectorised step {plan.width}, or at "
+            f"{plan.share_stop})",
+        )
 
 
 _COMPILED: collections.OrderedDict = collections.OrderedDict()
