@@ -825,6 +825,8 @@ def _start_distributed(args: argparse.Namespace) -> bool:
         sys.stderr.flush()
         os._exit(EXIT_ENVIRONMENT)
 
+    from jaxunc.peers import jax_heartbeat_timeout
+
     watchdog = threading.Timer(timeout, give_up)
     watchdog.daemon = True
     watchdog.start()
@@ -834,13 +836,121 @@ def _start_distributed(args: argparse.Namespace) -> bool:
             num_processes=args.num_processes,
             process_id=args.process_id,
             initialization_timeout=timeout + 60,
-            heartbeat_timeout_seconds=timeout,
+            # JAX aborts the survivors (a C++ fatal log) when a peer misses its
+            # heartbeats; the watchdog (_watch_peers) speaks first.
+            heartbeat_timeout_seconds=jax_heartbeat_timeout(timeout),
         )
     except Exception as error:  # a missing peer reported as a runtime error
         raise EnvironmentFailure("coordinator", message.split(": ", 3)[-1]) from error
     finally:
         watchdog.cancel()
+    _watch_peers(args)
     return jax.process_index() == 0
+
+
+class _PeerState:
+    """The peers of this process's multi-process run (``jaxunc.peers``): the
+    watchdog; ``message`` once a peer is lost; ``running`` while the command runs
+    (a lost peer then interrupts the main thread so that it cleans up), ``finished``
+    once it has succeeded.  ``lock`` orders these transitions; ``reported`` makes
+    the one paragraph print once."""
+
+    watchdog: Any = None
+    message: str | None = None
+    running = False
+    finished = False
+    reported = False
+    lock = threading.Lock()
+    print_lock = threading.Lock()
+
+
+_PEERS = _PeerState()
+
+PEER_LOST_GRACE = 5.0
+"""Seconds the main thread gets to unwind after a peer is lost (removing its
+staging folder and temporary files) before the process exits on its own: the main
+thread may be blocked in a collective with the dead peer."""
+
+
+def _peer_lost_text(args: argparse.Namespace, sentence: str) -> str:
+    return (
+        f"jaxunc {args.command}: failed: --process-timeout: {sentence}; this process "
+        "stops too (exit code 3). Nothing was written; a --checkpoint keeps every "
+        "process's completed chunks: start every process again with the same "
+        "command to resume.\n"
+    )
+
+
+def _report_peer_lost_once(text: str) -> None:
+    with _PEERS.print_lock:
+        if _PEERS.reported:
+            return
+        _PEERS.reported = True
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+def _watch_peers(args: argparse.Namespace) -> None:
+    """Start the watchdog of the peers (``jaxunc.peers.PeerWatchdog``) for
+    ``--process-timeout`` seconds; a lost peer interrupts the main thread, and ends
+    the process with exit code 3 if it has not ended ``PEER_LOST_GRACE`` s later."""
+    import _thread
+
+    try:
+        from jax._src.distributed import global_state
+
+        client = global_state.client
+    except ImportError:  # another JAX: its own heartbeat stays the only guard
+        return
+    if client is None:
+        return
+    from jaxunc.peers import PeerWatchdog
+
+    def lost(sentence: str) -> None:
+        with _PEERS.lock:
+            finished, interrupt = _PEERS.finished, _PEERS.running
+            if not finished:
+                _PEERS.message = _peer_lost_text(args, sentence)
+        if finished:  # this process's part is done; JAX's shutdown would wait
+            _report_peer_lost_once(  # for the lost peer, or abort
+                f"jaxunc {args.command}: warning: {sentence} after this process "
+                "finished its part; that process's own exit status tells whether "
+                "the output was written.\n"
+            )
+            os._exit(0)
+        if interrupt:
+            _thread.interrupt_main()
+            time.sleep(PEER_LOST_GRACE)
+        _report_peer_lost_once(_PEERS.message)
+        os._exit(EXIT_ENVIRONMENT)
+
+    _PEERS.running = True
+    _PEERS.watchdog = PeerWatchdog(
+        client, args.process_id, args.num_processes, args.process_timeout, lost
+    ).start()
+
+
+def _end_peers(code: int) -> None:
+    """Tell the peers how this process ended; after a failure or a lost peer, end
+    the process now (JAX's shutdown would wait for every peer)."""
+    watchdog = _PEERS.watchdog
+    if watchdog is None:
+        return
+    with _PEERS.lock:
+        _PEERS.running = False
+        if _PEERS.message is not None:  # lost while finishing: report it
+            code = EXIT_ENVIRONMENT
+        elif code == 0:
+            _PEERS.finished = True
+    watchdog.done(code)
+    if code == 0:
+        return
+    if _PEERS.message is not None:
+        _report_peer_lost_once(_PEERS.message)
+    time.sleep(2 * watchdog.interval)  # the peers read the code before we go
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _precision_scope(args: argparse.Namespace) -> contextlib.AbstractContextManager:
@@ -962,11 +1072,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit:
             raise
         except BaseException as error:  # the one boundary: see _failure
+            if _PEERS.message is not None:  # the main thread interrupted
+                if debug:
+                    traceback.print_exception(error)
+                _report_peer_lost_once(_PEERS.message)
+                _end_peers(EXIT_ENVIRONMENT)
+                return EXIT_ENVIRONMENT
             if isinstance(error, InvalidArgument) and args is not None:
                 _usage(args)
-            return _failure(args, error, debug)
+            code = _failure(args, error, debug)
+            _end_peers(code)
+            return code
         finally:
             _ARGV.reset(token)
+    _end_peers(0)
     return 0
 
 
