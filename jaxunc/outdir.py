@@ -78,6 +78,15 @@ def clean_leftovers(out: Path) -> list[str]:
     return messages
 
 
+def remove_own_staging(out: Path) -> None:
+    """Remove this process's staging folders of ``out`` (for a process about to
+    exit without unwinding: its main thread blocked on a lost peer)."""
+    out = Path(os.path.abspath(out))
+    pattern = f".{out.name}{_STAGING}{_host()}-{os.getpid()}-*"
+    for path in out.parent.glob(pattern):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _refuse_foreign(out: Path, recognised: Callable[[Path], bool]) -> None:
     """``InvalidArgument("out")`` unless ``out`` is absent, an empty folder or a
     folder this program wrote (``recognised``): it is going to be replaced whole."""

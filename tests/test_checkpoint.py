@@ -274,3 +274,202 @@ def test_lead_can_wire_engine_options():
         "chunk_size": 256,
     }
     assert math.isfinite(options["memory_budget"])
+
+
+# ------------------------------------------- states that cannot have come from a run
+
+
+def _rewrite(path, change, meta_change=None):
+    """Rewrite the .npz state ``path`` (a valid archive, checksums and all) with
+    ``change(arrays)`` applied to its arrays and ``meta_change(meta)`` to its meta."""
+    with np.load(path) as archive:
+        arrays = {name: archive[name].copy() for name in archive.files}
+    change(arrays)
+    if meta_change is not None:
+        meta = json.loads(str(arrays["__meta__"]))
+        meta_change(meta)
+        arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+def _each_output(field, function):
+    def change(arrays):
+        for name in [n for n in arrays if n.endswith("." + field)]:
+            arrays[name] = function(arrays[name])
+
+    return change
+
+
+def _doubled(arrays):
+    for field in ("failures", "failures_by_result", "folded_count", "histogram"):
+        _each_output(field, lambda a: a * 2)(arrays)
+
+
+def _rewound(arrays):
+    _each_output("range", lambda a: a - np.array([0, REDUCTION_BLOCK]))(arrays)
+
+
+def _set(name, index, value):
+    def change(arrays):
+        arrays[name][index] = value
+
+    return change
+
+
+# (name, change of the arrays, words of the refusal).  Outputs: o0 "fit" (2 values),
+# o1 "generated" (1 value, histogram); a run from 0 of N_PSEUDO = 3 blocks + 301.
+CORRUPTIONS = [
+    (
+        "rewound one block",
+        _rewound,
+        "count 3373 pseudo-experiments per element where "
+        "its range [0, 2349) holds 2349",
+    ),
+    (
+        "counts doubled",
+        _doubled,
+        "count 6746 pseudo-experiments per element where "
+        "its range [0, 3373) holds 3373",
+    ),
+    ("negative variance", _set("o0.folded_m2", 1, -1.0), "negative sum of squares"),
+    (
+        "moments miscounted",
+        _each_output("folded_count", lambda a: a + 1),
+        "moments count",
+    ),
+    ("histogram miscounted", _set("o1.histogram", (0, 3), 10**6), "histogram"),
+    ("failures miscounted", _set("o1.failures", 0, 7), "failures do not equal"),
+    ("a row short", _each_output("range", lambda a: a - [0, 1]), "pending rows"),
+    ("counts not counts", _set("o0.failures_by_result", (2, 0), -1), "not counts"),
+]
+
+
+@pytest.fixture(scope="module")
+def finished_checkpoint(tmp_path_factory):
+    """A checkpoint of a whole run from 0 (blocks folded, 301 pending rows)."""
+    folder = tmp_path_factory.mktemp("finished") / "checkpoint"
+    run(jax.random.key(3), checkpoint=folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [c[1:] for c in CORRUPTIONS],
+    ids=[c[0] for c in CORRUPTIONS],
+)
+def test_inconsistent_checkpoint_is_refused(
+    change, words, finished_checkpoint, reference, tmp_path
+):
+    """A state file with a valid archive but contents that contradict each other is
+    refused, naming the file and what is wrong; the untouched copy resumes to the
+    reference's bits (nothing computed)."""
+    import shutil
+
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(finished_checkpoint, folder)
+    ((state,),) = [list(p.glob("state-*.npz")) for p in folder.iterdir()]
+    _rewrite(state, lambda arrays: None)  # rewritten alone: still accepted
+    again = run(jax.random.key(3), checkpoint=folder)
+    assert again.stats.computed == 0
+    assert_same_bits(reference, again)
+    _rewrite(state, change)
+    with pytest.raises(InvalidArgument, match="checkpoint") as error:
+        run(jax.random.key(3), checkpoint=folder)
+    assert str(state) in str(error.value) and words in str(error.value)
+    assert "cannot have come from a run" in str(error.value)
+
+
+def test_checkpoint_position_that_is_no_chunk_end_is_refused(
+    finished_checkpoint, tmp_path
+):
+    """A consistent state of [0, 1300) put in place of a run of N_PSEUDO: 1300 is
+    neither a multiple of the vectorised step nor the share's end."""
+    key = jax.random.key(3)
+    short = tmp_path / "short"
+    run(key, checkpoint=short, n_pseudo=1300)
+    ((source,),) = [list(p.glob("state-*.npz")) for p in short.iterdir()]
+    folder = tmp_path / "checkpoint"
+    import shutil
+
+    shutil.copytree(finished_checkpoint, folder)
+    ((target,),) = [list(p.glob("state-*.npz")) for p in folder.iterdir()]
+    with np.load(target) as archive:
+        meta = str(archive["__meta__"])
+    shutil.copyfile(source, target)
+    _rewrite(target, lambda arrays: arrays.update(__meta__=np.array(meta)))
+    with pytest.raises(InvalidArgument, match=r"position 1300 is no chunk's end"):
+        run(key, checkpoint=folder)
+
+
+@pytest.fixture(scope="module")
+def two_parts(tmp_path_factory):
+    """Saved partial results of [0, 700) and [700, N_PSEUDO)."""
+    key, folders = jax.random.key(3), []
+    for start, stop in ((0, 700), (700, N_PSEUDO)):
+        partials = PartialResults({"part": start})
+        run(key, pseudo_range=(start, stop), partials=partials)
+        folder = tmp_path_factory.mktemp(f"part{start}")
+        partials.save(folder)
+        folders.append(folder)
+    return folders
+
+
+def _stop_edited(meta):
+    meta["stop"] += 1
+
+
+PART_CORRUPTIONS = [
+    ("index stop edited", "json", "stop is", "inconsistent with"),
+    ("counts doubled", _doubled, None, "cannot have come from a run"),
+    ("negative variance", _set("o0.blocks_m2", (0, 1), -1.0), None, "negative"),
+    ("range past the end", None, _stop_edited, "not a range of the run's"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "meta_change", "words"),
+    [c[1:] for c in PART_CORRUPTIONS],
+    ids=[c[0] for c in PART_CORRUPTIONS],
+)
+def test_inconsistent_merge_part_is_refused(
+    change, meta_change, words, two_parts, reference, tmp_path
+):
+    import shutil
+
+    key = jax.random.key(3)
+    parts = []
+    for number, source in enumerate(two_parts):
+        shutil.copytree(source, tmp_path / str(number))
+        parts.append(tmp_path / str(number))
+    assert_same_bits(reference, run(key, merge=[PartialResults.load(p) for p in parts]))
+    index = parts[1] / "partial.json"
+    (state,) = parts[1].glob("partial-*.npz")
+    if change == "json":
+        payload = json.loads(index.read_text())
+        (entry,) = payload["runs"].values()
+        entry["stop"] -= 1
+        index.write_text(json.dumps(payload))
+    else:
+        _rewrite(state, change or (lambda arrays: None), meta_change)
+    with pytest.raises(InvalidArgument, match="parts") as error:
+        run(key, merge=[PartialResults.load(p) for p in parts])
+    assert words in str(error.value)
+
+
+def test_command_refuses_an_inconsistent_checkpoint(tmp_path, capsys):
+    """The command line: exit 2 (the checkpoint is input given on the command line:
+    a rerun cannot fix it), the flag and the file named, no traceback, no output."""
+    from jaxunc.errors import EXIT_BAD_INPUT
+
+    checkpoint = tmp_path / "checkpoint"
+    command = ["toy", "--pseudo-experiments", "4", "--n-gen", "3", "--quiet"]
+    command += ["--no-plots", "--checkpoint", str(checkpoint)]
+    assert main([*command, "--out", str(tmp_path / "first")]) == 0
+    (state,) = checkpoint.glob("*/state-*.npz")
+    _rewrite(state, _doubled)
+    capsys.readouterr()
+    assert main([*command, "--out", str(tmp_path / "second")]) == EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert "argument --checkpoint" in error and str(state) in error
+    assert "cannot have come from a run" in error and "Traceback" not in error
+    assert not (tmp_path / "second").exists()
