@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import os
 import signal
 import socket
@@ -239,3 +240,76 @@ def test_checkpoint_temporaries_of_a_killed_write_are_removed(tmp_path):
     other.write_bytes(b"half")
     assert remove_temporaries(state) == [leftover]
     assert _hidden(tmp_path) == [other.name]
+
+
+def test_a_lost_peer_ends_the_survivor_and_a_rerun_resumes(tmp_path):
+    """Process 1 of a 2-process run on 127.0.0.1, SIGKILLed once its checkpoint is
+    written: process 0 ends with one paragraph and exit 3 within --process-timeout
+    plus the grace (JAX alone would abort it with a C++ fatal log at its heartbeat
+    timeout), leaves no staging folder; both started again with the same checkpoint
+    give the summary of an uninterrupted single-process run, bit for bit."""
+    from jaxunc.cli import PEER_LOST_GRACE
+    from jaxunc.peers import jax_heartbeat_timeout
+
+    toy = ["toy", "--pseudo-experiments", "2048", "--n-gen", "3", "--quiet"]
+    toy += ["--no-plots", "--chunk-size", "256"]
+    checkpoint, out = tmp_path / "checkpoint", tmp_path / "out"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+    def start(process: int, port: int, timeout: int) -> subprocess.Popen:
+        argv = [*toy, "--out", str(out), "--checkpoint", str(checkpoint)]
+        argv += ["--checkpoint-interval", "0", "--coordinator", f"127.0.0.1:{port}"]
+        argv += ["--num-processes", "2", "--process-id", str(process)]
+        argv += ["--process-timeout", str(timeout)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "jaxunc", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def free_port() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    timeout = 3
+    port = free_port()
+    survivor, victim = start(0, port, timeout), start(1, port, timeout)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(checkpoint.glob("*/state-1024-*.npz")):  # process 1's share
+            assert victim.poll() is None and survivor.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        victim.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        _, err = survivor.communicate(timeout=120)
+        ended = time.monotonic() - killed
+    finally:
+        survivor.kill()
+        victim.kill()
+        victim.communicate()
+    assert survivor.returncode == EXIT_ENVIRONMENT, err
+    assert "--process-timeout 3 s" in err and "process 1" in err, err
+    assert "Traceback" not in err and "client.h" not in err, err
+    assert ended < timeout + PEER_LOST_GRACE + 10 < jax_heartbeat_timeout(timeout)
+    assert not out.exists() and _hidden(tmp_path) == []
+
+    port = free_port()
+    jobs = [start(0, port, 120), start(1, port, 120)]
+    for job in jobs:
+        _, err = job.communicate(timeout=120)
+        assert job.returncode == 0, err
+    assert cli.main([*toy, "--out", str(tmp_path / "plain")]) == 0
+    compared = ("truth", "surrogate", "training", "fitted", "n_gen")
+    resumed, plain = (
+        {
+            k: v
+            for k, v in json.loads((f / "summary.json").read_text()).items()
+            if k in compared
+        }
+        for f in (out, tmp_path / "plain")
+    )
+    assert resumed == plain and len(resumed) == len(compared)
