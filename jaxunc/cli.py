@@ -1064,9 +1064,10 @@ def _run(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``jaxunc`` command: the exit code (see the module docstring)."""
+    program = argv is None  # the program itself, not a call from Python code
     argv = list(sys.argv[1:] if argv is None else argv)
     if _wants_supervisor(argv):
-        return _supervise(argv)
+        return _supervise(argv, fork=program)
     debug = "--debug" in argv
     args = None
     token = _ARGV.set(["jaxunc", *argv])
@@ -1134,7 +1135,24 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         pass
 
 
-def _supervise(argv: Sequence[str]) -> int:
+class _Forked:
+    """A forked worker with the few methods of ``subprocess.Popen`` used here."""
+
+    def __init__(self, pid: int, stderr: Any) -> None:
+        self.pid, self.stderr = pid, stderr
+
+    def send_signal(self, number: int) -> None:
+        os.kill(self.pid, number)
+
+    def wait(self) -> int:
+        while True:
+            try:
+                return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            except InterruptedError:  # pragma: no cover - PEP 475 retries already
+                continue
+
+
+def _supervise(argv: Sequence[str], fork: bool = False) -> int:
     """Run the multi-process command ``argv`` in a worker process and translate how
     it ends.
 
@@ -1146,17 +1164,34 @@ def _supervise(argv: Sequence[str]) -> int:
     code 3) replaces the log (shown with --debug), and the leftovers of its output
     folder are removed; otherwise the held lines follow and its exit code is
     returned.  SIGTERM is passed on to the worker; SIGINT reaches it directly.
+    ``fork``: the worker is this process forked (the program itself: JAX is
+    imported, no backend started); else ``python -m jaxunc`` (a call from Python).
     """
     import subprocess
 
     command = next((a for a in argv if not a.startswith("-")), "")
-    env = {**os.environ, _SUPERVISED: "1"}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "jaxunc", *argv],
-        stderr=subprocess.PIPE,
-        env=env,
-        preexec_fn=_die_with_parent,
-    )
+    if fork:  # the worker inherits the imported modules (no second JAX import)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker
+            os.close(read_end)
+            os.dup2(write_end, 2)
+            os.close(write_end)
+            _die_with_parent()
+            os.environ[_SUPERVISED] = "1"
+            return main(argv)
+        os.close(write_end)
+        worker: Any = _Forked(pid, os.fdopen(read_end, "rb"))
+    else:
+        env = {**os.environ, _SUPERVISED: "1"}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "jaxunc", *argv],
+            stderr=subprocess.PIPE,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
     forwarding = threading.current_thread() is threading.main_thread()
     if forwarding:
         previous = {

@@ -296,7 +296,6 @@ def test_a_lost_peer_ends_the_survivor_and_a_rerun_resumes(tmp_path):
     assert "Traceback" not in err and "client.h" not in err, err
     assert ended < timeout + PEER_LOST_GRACE + 10 < jax_heartbeat_timeout(timeout)
     assert not out.exists() and _hidden(tmp_path) == []
-
     port = free_port()
     jobs = [start(0, port, 120), start(1, port, 120)]
     for job in jobs:
