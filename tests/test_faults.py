@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxunc import cli
@@ -251,7 +252,8 @@ def test_a_lost_peer_ends_the_survivor_and_a_rerun_resumes(tmp_path):
     from jaxunc.cli import PEER_LOST_GRACE
     from jaxunc.peers import jax_heartbeat_timeout
 
-    toy = ["toy", "--pseudo-experiments", "2048", "--n-gen", "3", "--quiet"]
+    # chunks of ~5M events: the victim is killed well before the end of its share
+    toy = ["toy", "--pseudo-experiments", "2048", "--n-gen", "20000", "--quiet"]
     toy += ["--no-plots", "--chunk-size", "256"]
     checkpoint, out = tmp_path / "checkpoint", tmp_path / "out"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -291,6 +293,9 @@ def test_a_lost_peer_ends_the_survivor_and_a_rerun_resumes(tmp_path):
         survivor.kill()
         victim.kill()
         victim.communicate()
+    (state,) = checkpoint.glob("*/state-1024-*.npz")
+    with np.load(state) as archive:
+        assert 1024 < int(archive["o0.range"][1]) < 2048  # killed mid-share
     assert survivor.returncode == EXIT_ENVIRONMENT, err
     assert "--process-timeout 3 s" in err and "process 1" in err, err
     assert "Traceback" not in err and "client.h" not in err, err
