@@ -231,8 +231,8 @@ def steady_state(
     """In-process: ``run_toy`` against ``run_reference`` with 1..p processes.
 
     The compared seconds are each tool's own ``runtime.seconds`` (jaxunc: the engine
-    loop without compilation; NumPy: the loop, with p > 1 including the pool's fork
-    and the merge).
+    loop without compilation; NumPy: the loop, with p > 1 including the pool's start
+    through a fork server and the merge).
     """
     from jaxunc.studies.toy import ToyConfig, run_toy
 
@@ -243,7 +243,13 @@ def steady_state(
         return result.to_json()
 
     def numpy_once(processes: int):
-        return lambda: run_reference(pseudo_experiments, seed=0, processes=processes)
+        # forkserver: this process runs JAX's threads, which make fork unsafe
+        return lambda: run_reference(
+            pseudo_experiments,
+            seed=0,
+            processes=processes,
+            start_method="forkserver",
+        )
 
     candidates = {"jaxunc": jaxunc_once}
     for processes in numpy_processes:

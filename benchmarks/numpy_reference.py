@@ -194,12 +194,15 @@ def run_reference(
     seed: int = 0,
     chunk_size: int | None = None,
     processes: int = 1,
+    start_method: str = "fork",
 ) -> dict[str, Any]:
     """Run the toy with NumPy; returns a summary dict shaped like jaxunc's summary.json.
 
     ``processes = 1``: one stream ``default_rng(seed)`` in this process.
     ``processes = p > 1``: the pseudo-experiments are split into p near-equal shares,
-    each run in its own ``multiprocessing`` worker (``fork`` start method) with its
+    each run in its own ``multiprocessing`` worker (``start_method``: ``fork``, the
+    Linux default and the cheapest, for a process without threads; ``forkserver``
+    from a process that has started JAX, whose threads make ``fork`` unsafe) with its
     own stream ``default_rng(SeedSequence(seed).spawn(p)[i])``; each worker returns
     its streaming moments and this process merges them with the same
     Chan/Pébay formulas (so the output reductions are identical; the random
@@ -235,7 +238,7 @@ def run_reference(
             (share, n_train, n_gen, mu, sigma, stream, chunk_size)
             for share, stream in zip(split, streams, strict=True)
         ]
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
+        with multiprocessing.get_context(start_method).Pool(processes) as pool:
             parts = pool.map(_worker, jobs, chunksize=1)
         moments, chunks = parts[0]
         for part, part_chunks in parts[1:]:
