@@ -365,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE))
     from bench_toy import machine_info
 
+    started_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     info = machine_info()
     info["proc_loadavg_at_start"] = _loadavg()
     info["scipy"] = scipy.__version__
@@ -482,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         report = {
             "date": time.strftime("%Y-%m-%d"),
-            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "started_utc": started_utc,
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {
                 **info,
                 "load_average_at_end": os.getloadavg(),
