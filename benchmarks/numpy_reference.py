@@ -1,7 +1,10 @@
 """NumPy reference of the Appendix-A Gaussian toy, the way it is done without jaxunc.
 
-One process, float32 events from ``np.random.default_rng(seed)``, vectorised over
-pseudo-experiments in chunks of a few million events.  In each pseudo-experiment:
+Float32 events from ``np.random.default_rng(seed)``, vectorised over
+pseudo-experiments in chunks of a few million events; one process by default, or
+``--processes N`` workers (``multiprocessing``, one share of the pseudo-experiments
+and one spawned random stream each, moments merged at the end: the way to use every
+core without jaxunc).  In each pseudo-experiment:
 ``n_train`` training events from N(mu, sigma); fit mean and std (ddof=0, maximum
 likelihood); for each ``n_gen``, ``n_gen`` events from the truth and ``n_gen`` events
 from the fitted Gaussian, and the sample mean of each.  Every event is generated and
@@ -13,6 +16,7 @@ This file deliberately does not import jax or jaxunc, so that whole-process timi
 measure NumPy alone.
 
     python benchmarks/numpy_reference.py --pseudo-experiments 1000000 --out ref.json
+    python benchmarks/numpy_reference.py --pseudo-experiments 1000000 --processes 2
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -114,35 +119,23 @@ def default_chunk_size(pseudo_experiments: int, n_train: int, n_gen) -> int:
     return max(1, min(pseudo_experiments, DEFAULT_EVENTS_PER_CHUNK // per))
 
 
-def run_reference(
-    pseudo_experiments: int = 100_000,
-    n_train: int = 100,
-    n_gen: tuple[int, ...] = (30, 100, 300, 1000),
-    mu: float = 0.0,
-    sigma: float = 1.0,
-    seed: int = 0,
-    chunk_size: int | None = None,
-) -> dict[str, Any]:
-    """Run the toy with NumPy; returns a summary dict shaped like jaxunc's summary.json.
+def _share_moments(
+    pseudo_experiments: int,
+    n_train: int,
+    n_gen: tuple[int, ...],
+    mu: float,
+    sigma: float,
+    rng: np.random.Generator,
+    chunk_size: int,
+) -> tuple[Moments, int]:
+    """Streaming float64 moments of one share of the pseudo-experiments.
 
-    ``truth``/``surrogate``: lists aligned with ``n_gen`` of mean, mean_stderr, std,
-    std_stderr and predicted_std; ``training``: spread of the training-sample mean;
-    ``runtime``: seconds (the loop, after imports), events, events_per_second.
+    Columns (1 + 2k,): the training mean, then the truth sample mean per n_gen, then
+    the surrogate sample mean per n_gen.  Returns (moments, chunks).
     """
-    n_gen = tuple(int(n) for n in n_gen)
-    if pseudo_experiments < 2:
-        raise ValueError("pseudo_experiments must be >= 2")
-    if n_train < 1 or not n_gen or min(n_gen) < 1:
-        raise ValueError("n_train and every n_gen must be positive")
-    if chunk_size is None:
-        chunk_size = default_chunk_size(pseudo_experiments, n_train, n_gen)
-    chunk_size = max(1, min(int(chunk_size), pseudo_experiments))
     dtype = np.float32
     mu32, sigma32 = dtype(mu), dtype(sigma)
     k = len(n_gen)
-
-    start = time.perf_counter()
-    rng = np.random.default_rng(seed)
     # Reused buffers (``out=``): no fresh multi-MiB allocation per chunk and size.
     train_buffer = np.empty((chunk_size, n_train), dtype)
     buffers = {n: np.empty((chunk_size, n), dtype) for n in n_gen}
@@ -176,6 +169,81 @@ def run_reference(
         moments = chunk if moments is None else _merge(moments, chunk)
         done += c
         chunks += 1
+    return moments, chunks
+
+
+def _worker(job: tuple) -> tuple[Moments, int]:
+    """One process's share: (P_share, n_train, n_gen, mu, sigma, SeedSequence, C)."""
+    share, n_train, n_gen, mu, sigma, seed_sequence, chunk_size = job
+    rng = np.random.default_rng(seed_sequence)
+    return _share_moments(share, n_train, n_gen, mu, sigma, rng, chunk_size)
+
+
+def shares(pseudo_experiments: int, processes: int) -> list[int]:
+    """Near-equal split of the pseudo-experiments over processes (first ones +1)."""
+    base, extra = divmod(pseudo_experiments, processes)
+    return [base + (i < extra) for i in range(processes)]
+
+
+def run_reference(
+    pseudo_experiments: int = 100_000,
+    n_train: int = 100,
+    n_gen: tuple[int, ...] = (30, 100, 300, 1000),
+    mu: float = 0.0,
+    sigma: float = 1.0,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    processes: int = 1,
+    start_method: str = "fork",
+) -> dict[str, Any]:
+    """Run the toy with NumPy; returns a summary dict shaped like jaxunc's summary.json.
+
+    ``processes = 1``: one stream ``default_rng(seed)`` in this process.
+    ``processes = p > 1``: the pseudo-experiments are split into p near-equal shares,
+    each run in its own ``multiprocessing`` worker (``start_method``: ``fork``, the
+    Linux default and the cheapest, for a process without threads; ``forkserver``
+    from a process that has started JAX, whose threads make ``fork`` unsafe) with its
+    own stream ``default_rng(SeedSequence(seed).spawn(p)[i])``; each worker returns
+    its streaming moments and this process merges them with the same
+    Chan/Pébay formulas (so the output reductions are identical; the random
+    numbers differ from the one-process run, the statistics do not).
+
+    ``truth``/``surrogate``: lists aligned with ``n_gen`` of mean, mean_stderr, std,
+    std_stderr and predicted_std; ``training``: spread of the training-sample mean;
+    ``runtime``: seconds (the loop, after imports; with p > 1 including the pool's
+    start and the merge), events, events_per_second.
+    """
+    n_gen = tuple(int(n) for n in n_gen)
+    if pseudo_experiments < 2:
+        raise ValueError("pseudo_experiments must be >= 2")
+    if n_train < 1 or not n_gen or min(n_gen) < 1:
+        raise ValueError("n_train and every n_gen must be positive")
+    if processes < 1 or processes > pseudo_experiments:
+        raise ValueError("processes must be in 1..pseudo_experiments")
+    split = shares(pseudo_experiments, processes)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(split[0], n_train, n_gen)
+    chunk_size = max(1, min(int(chunk_size), split[0]))
+    k = len(n_gen)
+
+    start = time.perf_counter()
+    if processes == 1:
+        rng = np.random.default_rng(seed)
+        moments, chunks = _share_moments(
+            pseudo_experiments, n_train, n_gen, mu, sigma, rng, chunk_size
+        )
+    else:
+        streams = np.random.SeedSequence(seed).spawn(processes)
+        jobs = [
+            (share, n_train, n_gen, mu, sigma, stream, chunk_size)
+            for share, stream in zip(split, streams, strict=True)
+        ]
+        with multiprocessing.get_context(start_method).Pool(processes) as pool:
+            parts = pool.map(_worker, jobs, chunksize=1)
+        moments, chunks = parts[0]
+        for part, part_chunks in parts[1:]:
+            moments = _merge(moments, part)
+            chunks += part_chunks
     summary = _summary(moments)
     seconds = time.perf_counter() - start
 
@@ -190,6 +258,9 @@ def run_reference(
         return out
 
     events = pseudo_experiments * events_per_pseudo_experiment(n_train, n_gen)
+    generator = "numpy.random.default_rng (PCG64), standard_normal float32"
+    if processes > 1:
+        generator += f"; SeedSequence(seed).spawn({processes}), one stream a process"
     return {
         "config": {
             "pseudo_experiments": pseudo_experiments,
@@ -201,8 +272,9 @@ def run_reference(
             "ddof": 0,
             "seed": seed,
             "chunk_size": chunk_size,
+            "processes": processes,
             "precision": "float32",
-            "generator": "numpy.random.default_rng (PCG64), standard_normal float32",
+            "generator": generator,
         },
         "n_gen": list(n_gen),
         "truth": lists(slice(1, 1 + k), predicted_truth),
@@ -223,6 +295,7 @@ def run_reference(
             "pseudo_experiments": pseudo_experiments,
             "chunk_size": chunk_size,
             "chunks": chunks,
+            "processes": processes,
             "backend": "numpy",
             "numpy_version": np.__version__,
         },
@@ -262,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="C",
         help="pseudo-experiments per chunk (default: about 4M events per chunk)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1; 2 = both cores of this machine)",
+    )
     parser.add_argument("--out", type=Path, default=None, metavar="FILE.json")
     parser.add_argument("--quiet", action="store_true", help="no summary table")
     args = parser.parse_args(argv)
@@ -273,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sigma,
         args.seed,
         args.chunk_size,
+        args.processes,
     )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
