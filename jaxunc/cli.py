@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jaxunc.compile_cache import compile_cache
 from jaxunc.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENVIRONMENT,
@@ -296,11 +297,24 @@ _DEBUG_HELP = "print the traceback of a failure (for bug reports)"
 
 
 def _add_debug(parser: argparse.ArgumentParser) -> None:
-    """--debug after the command too (only set when given: the top-level default
-    stays)."""
+    """--debug and --no-compile-cache after the command too (only set when given:
+    the top-level default stays)."""
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
     )
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help=_NO_COMPILE_CACHE_HELP,
+    )
+
+
+_NO_COMPILE_CACHE_HELP = (
+    "do not use JAX's persistent compilation cache (default: on, in "
+    "$XDG_CACHE_HOME/jaxunc or ~/.cache/jaxunc, or JAX_COMPILATION_CACHE_DIR when "
+    "set; JAXUNC_NO_COMPILE_CACHE=1 turns it off too)"
+)
 
 
 def _study_list(text: str) -> tuple[str, ...]:
@@ -345,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    parser.add_argument(
+        "--no-compile-cache", action="store_true", help=_NO_COMPILE_CACHE_HELP
+    )
     parser.add_argument(
         "--version",
         action="version",
@@ -634,6 +651,7 @@ _NOT_IDENTITY = frozenset(
         "out",
         "quiet",
         "debug",
+        "no_compile_cache",
         "range",
         "checkpoint",
         "checkpoint_interval",
@@ -958,7 +976,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(argv)
             debug = getattr(args, "debug", False)
-            _run(args)
+            disabled = getattr(args, "no_compile_cache", False)
+            with compile_cache(disabled, warn=_notice):
+                _run(args)
         except SystemExit:
             raise
         except BaseException as error:  # the one boundary: see _failure
