@@ -82,3 +82,27 @@ def test_malformed_theta_exits_2_naming_theta(theta, tmp_path, capsys):
     assert "argument --theta" in error, error
     assert "NAME=VALUE" in error or "given twice" in error, error
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "scale"),
+    [
+        ({"sigma": 2.0, "n_train": 50}, 2.0),
+        ({"model": "exponential", "rate": 3.0}, 3.0),
+    ],
+)
+def test_kl_shift_and_prior_width_carry_units_and_the_values_used(options, scale):
+    """fisher.json: the KL shift and the prior width are in standard errors of the
+    first parameter from n_train events (σ/√n_train, rate/√n_train), and the
+    absolute values used are there too."""
+    config = FisherConfig(**options, kl_shift=1.5, prior_width=2.5).to_json()
+    first = config["parameters"][0]
+    error = scale / (config["n_train"] ** 0.5)
+    assert config["standard_error"] == pytest.approx(error, rel=1e-12)
+    assert config["kl_shift_units"] == config["prior_width_units"]
+    assert config["kl_shift_units"] == f"standard errors of {first}"
+    assert config["kl_shift_used"] == pytest.approx(1.5 * error, rel=1e-12)
+    assert config["prior_width_used"] == pytest.approx(2.5 * error, rel=1e-12)
+    shift = config["theta1_for_kl"][first] - config["theta"][first]
+    assert shift == pytest.approx(config["kl_shift_used"], rel=1e-6)  # float32 θ
+    assert f"{config['prior_width_used']}^2" in config["prior"]
