@@ -6,6 +6,11 @@ one flag per ``option`` field of the study's configuration, plus the run flags
 study's ``reproduce`` runs; ``jaxunc merge`` combines the partial results of --range
 runs.
 
+Every command runs with JAX's persistent compilation cache on
+(``jaxunc.compile_cache``: ``$XDG_CACHE_HOME/jaxunc`` or ``~/.cache/jaxunc``;
+``--no-compile-cache`` or ``JAXUNC_NO_COMPILE_CACHE=1`` turn it off;
+``JAX_COMPILATION_CACHE_DIR`` is respected).
+
 Exit codes (``jaxunc.errors``): 0 success; 2 bad input (an argument, a size that
 does not fit the memory budget, a corrupt or foreign file given on the command line);
 3 a failure of the environment (disk full, a file that cannot be written, a lost
