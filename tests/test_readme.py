@@ -42,7 +42,8 @@ def own_model_block() -> str:
 
 def tiny_block() -> str:
     block = own_model_block()
-    assert len(block.splitlines()) <= 25, "the README promises at most 25 lines"
+    code = [line for line in block.splitlines() if line.strip()]
+    assert len(code) <= 25, "the README promises at most 25 lines of code"
     tiny, count = SIZES.subn(TINY, block)
     assert count == 1, "the block's sizes line changed: update SIZES in this test"
     return tiny
