@@ -6,6 +6,11 @@ one flag per ``option`` field of the study's configuration, plus the run flags
 study's ``reproduce`` runs; ``jaxunc merge`` combines the partial results of --range
 runs.
 
+Every command runs with JAX's persistent compilation cache on
+(``jaxunc.compile_cache``: ``$XDG_CACHE_HOME/jaxunc`` or ``~/.cache/jaxunc``;
+``--no-compile-cache`` or ``JAXUNC_NO_COMPILE_CACHE=1`` turn it off;
+``JAX_COMPILATION_CACHE_DIR`` is respected).
+
 Exit codes (``jaxunc.errors``): 0 success; 2 bad input (an argument, a size that
 does not fit the memory budget, a corrupt or foreign file given on the command line);
 3 a failure of the environment (disk full, a file that cannot be written, a lost
@@ -36,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jaxunc.compile_cache import compile_cache
 from jaxunc.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENVIRONMENT,
@@ -297,11 +303,24 @@ _DEBUG_HELP = "print the traceback of a failure (for bug reports)"
 
 
 def _add_debug(parser: argparse.ArgumentParser) -> None:
-    """--debug after the command too (only set when given: the top-level default
-    stays)."""
+    """--debug and --no-compile-cache after the command too (only set when given:
+    the top-level default stays)."""
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
     )
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help=_NO_COMPILE_CACHE_HELP,
+    )
+
+
+_NO_COMPILE_CACHE_HELP = (
+    "do not use JAX's persistent compilation cache (default: on, in "
+    "$XDG_CACHE_HOME/jaxunc or ~/.cache/jaxunc, or JAX_COMPILATION_CACHE_DIR when "
+    "set; JAXUNC_NO_COMPILE_CACHE=1 turns it off too)"
+)
 
 
 def _study_list(text: str) -> tuple[str, ...]:
@@ -346,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    parser.add_argument(
+        "--no-compile-cache", action="store_true", help=_NO_COMPILE_CACHE_HELP
+    )
     parser.add_argument(
         "--version",
         action="version",
@@ -635,6 +657,7 @@ _NOT_IDENTITY = frozenset(
         "out",
         "quiet",
         "debug",
+        "no_compile_cache",
         "range",
         "checkpoint",
         "checkpoint_interval",
@@ -1075,7 +1098,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(argv)
             debug = getattr(args, "debug", False)
-            _run(args)
+            disabled = getattr(args, "no_compile_cache", False)
+            with compile_cache(disabled, warn=_notice):
+                _run(args)
         except SystemExit:
             raise
         except BaseException as error:  # the one boundary: see _failure

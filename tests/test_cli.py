@@ -271,20 +271,26 @@ def test_theta_text_and_a_model_at_other_true_values():
     """The pieces of --theta: NAME=VALUE,... parsed and checked, and a registered
     model moved to other true values, refusing names and values it does not have."""
     import argparse
+    import math
 
     from jaxunc.errors import InvalidArgument
     from jaxunc.studies.base import parse_theta
     from jaxunc.studies.registry import model_spec
 
     assert parse_theta("mu=1, sigma=2.5") == {"mu": 1.0, "sigma": 2.5}
-    for bad in ("mu", "mu=x", "mu=1,mu=2", "mu=nan", "1x=2"):
+    for bad in ("mu", "mu=x", "mu=1,mu=2", "1x=2"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_theta(bad)
+    assert math.isnan(parse_theta("mu=nan")["mu"])  # a number: the model refuses it
     spec = model_spec("gaussian")
     moved = spec.at({"mu": 2.0})
     assert moved.theta == {**spec.theta, "mu": 2.0} and spec.at(None) is spec
-    with pytest.raises(InvalidArgument, match=r"'rate' is not a parameter.*mu, sigma"):
+    with pytest.raises(
+        InvalidArgument, match=r"'rate' is not a parameter.*mu \(default 0\), sigma"
+    ):
         spec.at({"rate": 1.0})
+    with pytest.raises(InvalidArgument, match="mu must be a finite number"):
+        spec.at({"mu": math.nan})
     with pytest.raises(InvalidArgument) as caught:
         spec.at({"sigma": -1.0})
     assert caught.value.argument == "theta"

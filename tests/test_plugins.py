@@ -221,14 +221,15 @@ def registries(monkeypatch):
 
 
 def test_validate_with_user_model_and_surrogate_by_import_path(tmp_path):
+    """At a θ other than the model's own (``--theta rate=3``: loc keeps its 1)."""
     out = tmp_path / "validate"
     model, surrogate = f"{HERE}:shifted_exponential", f"{HERE}:moment_fit"
     argv = ["validate", "--model", model, "--surrogate", surrogate, *VALIDATE_SMALL]
-    assert run_cli(*argv, "--out", str(out)) == 0
+    assert run_cli(*argv, "--theta", "rate=3", "--out", str(out)) == 0
     payload = json.loads((out / "validate.json").read_text())
     assert payload["config"]["model"] == model
     assert payload["config"]["surrogate"] == surrogate
-    assert payload["config"]["theta"] == {"loc": 1.0, "rate": 2.0}
+    assert payload["config"]["theta"] == {"loc": 1.0, "rate": 3.0}
     assert "model cdf" in payload["config"]["expected_counts"]
     assert payload["n_required"] == [100, 1000]
     assert payload["failures"] == [0, 0] and payload["protocol"]["failures"] == 0
@@ -279,6 +280,7 @@ def test_import_path_in_a_fresh_process(tmp_path):
     }
     argv = ["validate", "--model", "test_plugins:shifted_exponential"]
     argv += ["--surrogate", "test_plugins:moment_fit", *VALIDATE_SMALL]
+    argv += ["--theta", "rate=3"]  # as in-process above: the same compiled programs
     process = subprocess.run(
         [sys.executable, "-m", "jaxunc", *argv, "--out", str(out)],
         capture_output=True,
@@ -289,6 +291,7 @@ def test_import_path_in_a_fresh_process(tmp_path):
     assert process.returncode == 0, process.stderr
     payload = json.loads((out / "validate.json").read_text())
     assert payload["config"]["model"] == "test_plugins:shifted_exponential"
+    assert payload["config"]["theta"] == {"loc": 1.0, "rate": 3.0}
 
 
 # ---------------------------------------------------------- (b) by registration

@@ -140,7 +140,12 @@ def test_ensemble_reports_fit_and_training_failures_by_code():
     )
     result = run_ensemble(
         EnsembleConfig(
-            surrogate=surrogate, ensemble_size=32, n_train=30, n_gen=(10, 50), curves=0
+            surrogate=surrogate,
+            theta=theta,  # the cuts sit around μ = 1
+            ensemble_size=32,
+            n_train=30,
+            n_gen=(10, 50),
+            curves=0,
         ),
         progress=False,
     ).to_json()

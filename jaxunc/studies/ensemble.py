@@ -81,6 +81,7 @@ from jaxunc.studies.base import (
     seed_option,
     sizes,
     surrogate_name,
+    theta_option,
 )
 from jaxunc.studies.registry import (
     MODELS,
@@ -126,6 +127,10 @@ class EnsembleConfig:
       ensemble_size: K, the number of members (independent training samples), >= 2.
       n_train: training events per member.
       n_gen: generated-sample sizes.
+      theta: true parameter values ``{name: float}`` overriding the model's
+        defaults (``ModelSpec.at``; ``--theta mu=1,sigma=2``); None: the defaults
+        (the same in every command; the Gaussian's mu = 0, sigma = 1).  The θ
+        used is recorded in the JSON's ``config.theta``.
       seed: root seed; member i uses ``fold_in(fold_in(key(seed), 0), i)``.
       precision: ``float32`` or ``float64`` (needs 64-bit JAX).
       surrogate_options: keyword arguments of a registered surrogate's factory
@@ -159,6 +164,7 @@ class EnsembleConfig:
     )
     n_train: int = positive_int(100, metavar="N", help="training events per member")
     n_gen: tuple[int, ...] = sizes(DEFAULT_N_GEN, help="generated-sample sizes")
+    theta: Mapping[str, float] | None = theta_option()
     seed: int = seed_option()
     precision: str = precision_option()
     surrogate_options: Mapping[str, Any] = option(default_factory=dict, cli=False)
@@ -179,6 +185,7 @@ class EnsembleConfig:
                 f"must be one of {sorted(MODELS)} or a ModelSpec wrapping your model "
                 f"(got {type(self.model).__name__})",
             )
+        spec = spec.at(self.theta)
         set_("_spec", spec)
         options = dict(self.surrogate_options)
         if isinstance(self.surrogate, str):
@@ -223,7 +230,7 @@ class EnsembleConfig:
                 f"must be True or False (got {self.ideal_reference!r})",
             )
         try:
-            check_params(spec.model, self.theta)
+            check_params(spec.model, self.true_theta)
         except ValueError as error:
             raise InvalidArgument("model", f"bad parameters: {error}") from None
 
@@ -240,7 +247,9 @@ class EnsembleConfig:
         return np.dtype(self.precision)
 
     @property
-    def theta(self) -> dict[str, np.ndarray]:
+    def true_theta(self) -> dict[str, np.ndarray]:
+        """The θ the run uses (the model's defaults with ``theta`` applied), as
+        arrays at the run's precision."""
         return {k: np.asarray(v, self.dtype) for k, v in self.spec.theta.items()}
 
     @property
@@ -391,7 +400,7 @@ class _InsideSupport:
 def _estimators(config: EnsembleConfig, scalar_events: bool) -> dict[str, Any]:
     spec = config.spec
     model = _InsideSupport(spec.model) if _declares_support(spec.model) else spec.model
-    estimators = {"mle": MaximumLikelihood(model, config.theta, (spec.target,))}
+    estimators = {"mle": MaximumLikelihood(model, config.true_theta, (spec.target,))}
     if scalar_events:
         estimators["sample_mean"] = SampleMean()
     return estimators
@@ -434,7 +443,7 @@ def _member_function(
     carries a result code; those on generated events fail with the fit's code when
     the fit failed.
     """
-    spec, surrogate, theta = config.spec, config.surrogate_object, config.theta
+    spec, surrogate, theta = config.spec, config.surrogate_object, config.true_theta
     model = spec.model
     curve_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
         root, jnp.arange(max(config.curves, 1), dtype=jnp.uint32)
@@ -513,7 +522,7 @@ def _member_function(
 def _per_event_fisher(config: EnsembleConfig, key: jax.Array) -> dict[str, Any]:
     spec = config.spec
     names = (spec.target,)
-    exact = exact_fisher_information(spec.model, config.theta, 1, names)
+    exact = exact_fisher_information(spec.model, config.true_theta, 1, names)
     if exact is not None:
         return {
             "value": float(exact.matrix[0, 0]),
@@ -522,7 +531,7 @@ def _per_event_fisher(config: EnsembleConfig, key: jax.Array) -> dict[str, Any]:
         }
     estimate = fisher_information(
         spec.model,
-        config.theta,
+        config.true_theta,
         1,
         key=key,
         params=names,
@@ -687,7 +696,7 @@ def _run_members(
     spec = config.spec
 
     event = jax.eval_shape(
-        lambda k: spec.model.sample(k, config.theta, 1), jax.random.key(0)
+        lambda k: spec.model.sample(k, config.true_theta, 1), jax.random.key(0)
     )
     estimators = _estimators(config, scalar_events=event.ndim == 1)
     member = _member_function(config, estimators, engine_key)

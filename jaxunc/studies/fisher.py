@@ -612,6 +612,19 @@ class FisherConfig:
         )
         first = self.parameter_names[0]
         prior = self.prior_std()
+        error = self.first_parameter_standard_error()
+        config["standard_error"] = error
+        config["standard_error_definition"] = (
+            f"the standard error of {first} from n_train = {self.n_train} events, "
+            f"1/sqrt(n_train I_1) with I_1 the exact per-event Fisher information "
+            f"(sigma/sqrt(n_train) for the Gaussian's mu, rate/sqrt(n_train) for the "
+            f"exponential's rate), in the units of {first}; null without a closed "
+            "form (then no KL and no MI)"
+        )
+        config["kl_shift_units"] = "standard errors of " + first
+        config["kl_shift_used"] = None if error is None else self.kl_shift * error
+        config["prior_width_units"] = "standard errors of " + first
+        config["prior_width_used"] = prior
         config["prior"] = (
             None
             if prior is None

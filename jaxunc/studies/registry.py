@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -72,25 +73,52 @@ class ModelSpec:
         ``InvalidArgument("theta", ...)`` naming the model's parameters."""
         if not theta:
             return self
-        from jaxunc.errors import InvalidArgument
         from jaxunc.models import check_params
 
+        allowed = self.parameters_text()
+        if not isinstance(theta, Mapping) or not all(
+            isinstance(name, str) for name in theta
+        ):
+            raise InvalidArgument(
+                "theta",
+                f"must map parameter names to numbers (got {theta!r}); {allowed}",
+            )
         unknown = [name for name in theta if name not in self.theta]
         if unknown:
             raise InvalidArgument(
                 "theta",
                 f"{', '.join(repr(n) for n in unknown)} is not a parameter of the "
-                f"model {self.name!r}; its parameters: {', '.join(self.theta)}",
+                f"model {self.name!r}; {allowed}",
             )
-        values = {**self.theta, **{k: float(v) for k, v in theta.items()}}
+        values = dict(self.theta)
+        for name, value in theta.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not math.isfinite(number):
+                raise InvalidArgument(
+                    "theta",
+                    f"{name} must be a finite number (got {value!r}); {allowed}",
+                )
+            values[name] = number
         try:
             check_params(self.model, values)
         except (TypeError, ValueError) as error:
             detail = getattr(error, "detail", str(error))
             raise InvalidArgument(
-                "theta", f"not valid for the model {self.name!r}: {detail}"
+                "theta",
+                f"not valid for the model {self.name!r}: {detail}; {allowed}",
             ) from None
         return dataclasses.replace(self, theta=values)
+
+    def parameters_text(self) -> str:
+        """``its parameters: mu (default 0), sigma (default 1)``: the names
+        ``--theta`` accepts, with this spec's values."""
+        return "its parameters: " + ", ".join(
+            f"{name} (default {_number_text(value)})"
+            for name, value in self.theta.items()
+        )
 
     def __post_init__(self) -> None:
         if self.target not in self.free or not set(self.free) <= set(self.theta):
@@ -99,6 +127,13 @@ class ModelSpec:
                 f"fitted parameters {self.free!r}, all of them in theta "
                 f"{sorted(self.theta)}"
             )
+
+
+def _number_text(value: Any) -> str:
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 MODELS: dict[str, Callable[[], ModelSpec]] = {}
@@ -274,10 +309,10 @@ register_model(
     lambda: ModelSpec(
         "gaussian",
         Gaussian(),
-        {"mu": 1.0, "sigma": 1.0},
+        {"mu": 0.0, "sigma": 1.0},
         ("mu", "sigma"),
         "mu",
-        "normal N(mu, sigma^2), mu = 1, sigma = 1 (Appendix A)",
+        "normal N(mu, sigma^2); default mu = 0, sigma = 1 (paper 000, Appendix A)",
     ),
 )
 register_model(

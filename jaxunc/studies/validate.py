@@ -63,7 +63,9 @@ from jaxunc.studies.base import (
     seed_option,
     sizes,
     surrogate_name,
+    theta_option,
 )
+from jaxunc.studies.registry import ModelSpec, make_surrogate, model_spec
 from jaxunc.surrogates.base import fit_cost, required_train
 from jaxunc.validation import (
     BINNINGS,
@@ -105,6 +107,9 @@ class ValidateConfig:
     ``model``/``surrogate`` are registry names (``jaxunc.studies.registry``); the
     library function ``validate`` takes objects instead.  ``alpha``: the test size;
     ``n_quantiles``: the quantile-bin counts of the amplification factor;
+    ``theta``: true parameter values overriding the model's defaults (None: the
+    defaults, the same in every command; ``--theta mu=1,sigma=2``), the θ used is
+    in the JSON's ``config.theta``.
     ``n_reference``: reference events for models without a ``cdf``; ``replicas``,
     ``protocol_pseudo_experiments``, ``protocol_n_gen`` (default 10 × n_train): the
     three-step protocol.
@@ -116,6 +121,7 @@ class ValidateConfig:
     surrogate: str = surrogate_name(
         "ideal", help="the surrogate, from the registry or module:attribute"
     )
+    theta: Mapping[str, float] | None = theta_option()
     n_train: int = positive_int(
         100,
         minimum=2,
@@ -179,6 +185,8 @@ class ValidateConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        if self.theta is not None:
+            self.spec()  # the θ override against the model (names, domain)
         if self.protocol_n_gen is None:
             object.__setattr__(self, "protocol_n_gen", 10 * self.n_train)
         if self.bins > self.n_train:
@@ -200,6 +208,12 @@ class ValidateConfig:
     @property
     def dtype(self) -> np.dtype:
         return np.dtype(self.precision)
+
+    def spec(self) -> ModelSpec:
+        """The registered (or ``module:attribute``) model at the study's θ: its
+        defaults with ``theta`` applied (``InvalidArgument("theta")`` naming its
+        parameters for an unknown name or a value outside its domain)."""
+        return model_spec(self.model).at(self.theta)
 
     def fine_levels(self) -> int:
         """Quantile grid that every quantile binning of the study is a union of."""
@@ -880,9 +894,7 @@ def run_validate(
     engine_options: Mapping[str, Any] | None = None,
 ) -> ValidateResult:
     """``validate`` for the registered ``config.model`` and ``config.surrogate``."""
-    from jaxunc.studies.registry import make_surrogate, model_spec
-
-    spec = model_spec(config.model)
+    spec = config.spec()
     surrogate = make_surrogate(config.surrogate, spec)
     theta = {k: np.asarray(v, config.dtype) for k, v in spec.theta.items()}
     return validate_surrogate(
