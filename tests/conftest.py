@@ -51,22 +51,31 @@ def x64():
         yield
 
 
-# The test files that take longest (measured with --durations on the 2-core machine),
-# longest first.  pytest-xdist runs whole files (--dist loadfile) in collection order
-# (--no-loadscope-reorder, see pyproject.toml); starting the long files first keeps
-# one of them from running alone at the end while the other worker idles.
+# The test files that take longest (CPU seconds per file measured on the 2-core
+# machine, 2026-12-01, with a per-test CPU-time hook), longest first.  pytest-xdist
+# runs whole files (--dist loadfile) in collection order (--no-loadscope-reorder,
+# see pyproject.toml); starting the long files first keeps one of them from running
+# alone at the end while the other worker idles.
 LONGEST_FIRST = (
-    "test_cli_fisher.py",
-    "test_ensemble.py",
-    "test_notebooks.py",
-    "test_engine.py",
-    "test_fisher_study.py",
-    "test_flow.py",
-    "test_cli.py",
-    "test_information.py",
-    "test_validation_study.py",
-    "test_gan.py",
-    "test_scale.py",
+    "test_ensemble.py",  # 157 s
+    "test_notebooks.py",  # 131 s
+    "test_golden.py",  # 130 s
+    "test_cli_fisher.py",  # 123 s
+    "test_bounds_surrogates.py",  # 85 s
+    "test_cli.py",  # 82 s
+    "test_fisher_bounds.py",  # 80 s
+    "test_information.py",  # 78 s
+    "test_engine.py",  # 76 s
+    "test_flow.py",  # 76 s
+    "test_bounds.py",  # 69 s
+    "test_chain_jvp.py",  # 65 s
+    "test_validation_study.py",  # 57 s
+    "test_gan.py",  # 52 s
+    "test_fisher_study.py",  # 48 s
+    "test_surrogates.py",  # 45 s
+    "test_scale.py",  # 39 s
+    "test_faults.py",  # 35 s (mostly waiting on subprocesses)
+    "test_study_failures.py",  # 36 s
 )
 
 
