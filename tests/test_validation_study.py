@@ -418,7 +418,7 @@ def test_trained_surrogates_run_in_small_steps_and_reproduce_says_what_differs()
 
     pseudo = config.protocol_pseudo_experiments
     events = validate_module.protocol_events(config, gan)
-    assert events - validate_module.protocol_events(config, ideal) == 33 * gan.fit_cost
+    assert events - validate_module.protocol_events(config, ideal) == 9 * gan.fit_cost
     assert progress_updates(events, pseudo) >= 25
     uncounted = config.n_train + (config.replicas + 1) * config.protocol_n_gen
     assert progress_updates(uncounted, pseudo) == 1
@@ -427,7 +427,7 @@ def test_trained_surrogates_run_in_small_steps_and_reproduce_says_what_differs()
     assert config.not_at_defaults() == {}
     reproduce = ValidateConfig(**validate_module.STUDY.reproduce["gan"])
     changed = reproduce.not_at_defaults()
-    assert changed["replicas"] == {"value": 4, "default": 32}
+    assert changed["replicas"] == {"value": 4, "default": 8}
     assert set(changed) == {
         "pseudo_experiments",
         "replicas",
