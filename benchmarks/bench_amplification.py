@@ -79,12 +79,17 @@ def measure(surrogate, label: str, pseudo_experiments: int, seed: int) -> dict:
         "factor_10q": amplification["factor"][1][ten],
         "factor_10q_stderr": amplification["factor_stderr"][1][ten],
         "factor_by_n_quantiles": dict(
-            zip(map(str, amplification["n_quantiles"]), amplification["factor"][1])
+            zip(
+                map(str, amplification["n_quantiles"]),
+                amplification["factor"][1],
+                strict=True,
+            )
         ),
         "factor_stderr_by_n_quantiles": dict(
             zip(
                 map(str, amplification["n_quantiles"]),
                 amplification["factor_stderr"][1],
+                strict=True,
             )
         ),
         "rejection_rate_at_n_train": result.rejection_rate[0],
