@@ -1011,10 +1011,9 @@ STUDY = Study(
     figure_data=True,
     reproduce={
         "ideal": {"surrogate": "ideal"},
-        # 1,536 GAN trainings instead of the default 2,800 (1000 + 200 x 9; about
-        # 4-5 minutes on 2 idle CPU cores): the protocol's bootstrap replicas train
-        # one GAN each, for every pseudo-experiment.  The table's last line names
-        # these options.
+        # 1,536 GAN trainings instead of the default 2,800 (1000 + 200 x 9): the
+        # protocol's bootstrap replicas train one GAN each, for every
+        # pseudo-experiment.  The table's last line names these options.
         "gan": {
             "surrogate": "gan",
             "pseudo_experiments": 256,
