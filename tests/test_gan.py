@@ -169,6 +169,8 @@ def test_vmap_equals_loop_and_same_key_same_params():
         ("depth", 1.5),
         ("noise_dim", 0),
         ("r1_weight", -0.1),
+        ("r1_every", 0),
+        ("r1_every", 3),  # does not divide steps = 1000 and record_every = 50
         ("pack", 0),
         ("ema_decay", 1.0),
         ("record_every", 7),
@@ -181,6 +183,24 @@ def test_bad_arguments_raise(argument, value):
         GAN(**{argument: value})
     assert isinstance(error.value, ValueError)
     assert error.value.argument == argument
+
+
+def test_lazy_r1_penalises_the_first_step_of_each_group():
+    """``r1_every = k``: of each group of k steps the first carries the penalty
+    with weight k (the same penalty per step on average), the other k - 1 none, and
+    the recorded loss is the group's mean.  A stand-in step adds its penalty scale
+    to the state: k for the lazy schedule (k² if every step were penalised with the
+    scaled weight, 1 if the weight were not scaled); the real step's
+    penalty-free branch is the ``r1_weight = 0`` GAN's, trained in
+    ``test_protocol_min_train_fit_result_and_losses``."""
+    gan = GAN(r1_every=4, steps=40, record_every=20)
+
+    def step(state, key, r1_scale):
+        return state + r1_scale, {"scale": jnp.float32(r1_scale)}
+
+    state, losses = gan._lazy_group(jnp.float32(0), jax.random.key(0), step=step)
+    assert float(state) == 4.0
+    assert float(losses["scale"]) == 1.0
 
 
 def test_bad_data_shape_raises():
