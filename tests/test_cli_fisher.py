@@ -19,6 +19,7 @@ import json
 
 import jax
 import pytest
+from test_golden import golden  # the recorded cases (tests/golden/cases.py)
 
 from jaxunc.bounds import (
     exponential_fit_generated_fisher,
@@ -259,26 +260,31 @@ def test_no_plots_and_quiet(real_run, tmp_path, monkeypatch, capsys):
 
 
 def test_exponential_no_plots_quiet(tmp_path, capsys):
-    """A second real run, tiny: the exponential model (its Fisher information has a
-    closed form for D_train only), no figure, no output."""
+    """A second real run: the exponential model (its Fisher information has a closed
+    form for D_train only), no figure, no output.  It is the command line of the
+    golden case ``fisher-exponential`` (tests/golden/cases.py), so its numbers must
+    be the recorded ones, and the suite compiles its programs once for both tests."""
+    case = golden.CASES_BY_NAME["fisher-exponential"]
     out = tmp_path / "exponential"
-    arguments = ["--model", "exponential", "--n-gen", "10", "--outer", "8"]
-    arguments += ["--pseudo-experiments", "100", "--no-plots", "--quiet"]
+    arguments = [*case.argv[1:], "--no-plots", "--quiet"]
     assert run_cli("fisher", *arguments, "--out", str(out)) == 0
     assert [p.name for p in out.iterdir()] == ["fisher.json"]
     assert capsys.readouterr().out == ""
     payload = json.loads((out / "fisher.json").read_text())
     assert set(payload) >= REQUIRED_KEYS
     assert payload["config"]["model"] == "exponential"
-    assert payload["parameters"] == ["rate"] and payload["n_gen"] == [10]
+    assert payload["parameters"] == ["rate"] and payload["n_gen"] == [100]
     assert payload["I_train_exact"] == [[pytest.approx(100.0)]]  # n/λ², λ = 1
     # I_gen of the ideal rate fit by quadrature (the exact reference of issue 12)
-    exact = exponential_fit_generated_fisher(1.0, 100, 10)
+    exact = exponential_fit_generated_fisher(1.0, 100, 100)
     assert len(payload["I_gen"]) == 1
     assert payload["I_gen_exact"] == [[[pytest.approx(exact, rel=1e-12)]]]
     assert payload["mi"]["train_exact"] is None and len(payload["kl"]["gen"]) == 1
-    # The inequality on the exponential, clearly at n_gen = 10 ≪ n_train = 100.
+    # The inequality on the exponential, beyond 3 standard errors at n_gen = n_train.
     assert all(payload["holds"]) and payload["margin_sigma"][0] > 3
+    payload.pop("provenance")
+    recorded = golden.load_recording(case)
+    assert golden.compare(recorded, json.loads(golden.to_json_text(payload))) == []
 
 
 FLAG_CASES = [
