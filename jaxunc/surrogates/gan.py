@@ -213,8 +213,8 @@ class GAN:
         dtype = z_data.dtype
         dim = z_data.shape[1]
         hidden = (self.width,) * self.depth
-        init_key, train_key = jax.random.split(key)
-        g_key, d_key = jax.random.split(init_key)
+        init_key, train_key = fast_random.split(key)
+        g_key, d_key = fast_random.split(init_key)
         generator = _nn.init_mlp(g_key, (self.noise_dim, *hidden, dim), dtype)
         discriminator = _nn.init_mlp(d_key, (self.pack * dim, *hidden, 1), dtype)
         optimizer = self._optimizer()
