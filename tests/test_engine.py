@@ -84,6 +84,45 @@ def test_identical_results_for_any_chunk_size(key):
                 )
 
 
+def _covers_only_remaining(steps, plan, remaining):
+    """Contiguous steps covering ``remaining`` pseudo-experiments with less than one
+    step of slack, none over a device's share, balanced to one step."""
+    return (
+        all(0 <= s <= plan.per_device // plan.width for s in steps)
+        and 0 <= sum(steps) * plan.width - remaining < plan.width
+        and max(steps) - min(steps) <= 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("n_pseudo", "chunk_size", "devices", "first", "expected"),
+    [
+        (65536, 4608, 2, 0, [9, 9]),  # a full chunk: every device's whole share
+        (65536, 4608, 2, 64512, [2, 2]),  # the last 1024: 4 steps, not 18
+        (1000, 1024, 2, 0, [2, 2]),  # 1000 = 3.9 steps of 256: 4 steps
+        (300, 512, 2, 0, [1, 1]),
+        (200, 512, 2, 0, [1, 0]),  # one step: the second device is not started
+        (2000, 768, 3, 1536, [1, 1, 0]),
+    ],
+)
+def test_partial_last_chunk_computes_only_its_steps(
+    n_pseudo, chunk_size, devices, first, expected
+):
+    """A run's last chunk computes the vectorised steps that hold its remaining
+    pseudo-experiments, spread over the devices, not a whole chunk."""
+    from jaxunc.engine.plan import make_plan
+    from jaxunc.engine.run import _device_steps
+
+    plan = make_plan(n_pseudo, None, chunk_size, 1000, 12, devices, (1, 0), 2**40)
+    remaining = min(plan.chunk_size, n_pseudo - first)
+    steps = _device_steps(plan, first, devices)
+    assert steps == expected
+    assert _covers_only_remaining(steps, plan, remaining)
+    whole_chunk = [plan.per_device // plan.width] * devices  # the old behaviour
+    if plan.chunk_size - remaining >= plan.width:  # deliberately wrong: fails
+        assert not _covers_only_remaining(whole_chunk, plan, remaining)
+
+
 def test_pseudo_experiment_i_uses_fold_in_of_root(key):
     """The engine's moments equal those of pseudo-experiments run one by one."""
     chain = gaussian_chain(n_gen=(20,))
