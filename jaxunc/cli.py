@@ -485,10 +485,14 @@ def _write_json(path: Path, result: Any) -> Any:
 
 
 def _write_report(
-    folder: Path, title: str, runs: Sequence[tuple[str, str, Path, Any]]
+    folder: Path,
+    title: str,
+    runs: Sequence[tuple[str, str, Path, Any]],
+    extra: Sequence[Any] = (),
 ) -> list[Path]:
     """``REPORT.md`` and ``index.html`` in ``folder`` (``jaxunc.report``) for the
-    ``(study, run, run folder, payload)`` of ``runs``."""
+    ``(study, run, run folder, payload)`` of ``runs``, then the ``extra`` sections
+    (``reproduce``'s comparisons across runs)."""
     from jaxunc.provenance import provenance
     from jaxunc.report import section, write_report
 
@@ -496,7 +500,36 @@ def _write_report(
         section(study, run, run_folder, folder, payload)
         for study, run, run_folder, payload in runs
     ]
-    return write_report(folder, sections, title, provenance(_ARGV.get()))
+    return write_report(folder, [*sections, *extra], title, provenance(_ARGV.get()))
+
+
+def _comparisons(
+    studies: Mapping[str, Any], root: Path, runs: Sequence[tuple[str, str, Path, Any]]
+) -> list[Any]:
+    """The report sections of every study's ``comparison`` across its runs in
+    ``runs`` (figures into ``root/<study>``), for studies with two or more runs."""
+    from jaxunc.report import Section
+
+    sections = []
+    for name, study in studies.items():
+        payloads = [payload for study_name, _, _, payload in runs if study_name == name]
+        if study.comparison is None or len(payloads) < 2:
+            continue
+        folder = root / name
+        for title, finding, numbers, figures in study.comparison(payloads, folder):
+            sections.append(
+                Section(
+                    title=f"{name} — {title}",
+                    folder=Path(os.path.relpath(folder, root)).as_posix(),
+                    output="",
+                    finding=finding,
+                    numbers=tuple((str(a), str(b)) for a, b in numbers),
+                    figures=tuple(
+                        Path(os.path.relpath(path, root)).as_posix() for path in figures
+                    ),
+                )
+            )
+    return sections
 
 
 def _report(caught: list[warnings.WarningMessage], notices: tuple) -> None:
@@ -640,8 +673,13 @@ def _reproduce(args: argparse.Namespace) -> None:
                 f"({now - start:.1f} s since the start)",
                 flush=True,
             )
-    written = _write_report(args.out, "jaxunc reproduce", runs) if runs else []
+    comparisons = _comparisons(STUDIES, args.out, runs)
+    written = (
+        _write_report(args.out, "jaxunc reproduce", runs, comparisons) if runs else []
+    )
     if not args.quiet:
+        for section in comparisons:
+            print(f"{section.title}: {section.finding}", flush=True)
         report = f"; report: {written[1]}" if written else ""
         print(
             f"reproduce: done in {time.perf_counter() - start:.1f} s; "

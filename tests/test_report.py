@@ -22,6 +22,7 @@ from jaxunc import report
 from jaxunc.cli import main
 from jaxunc.provenance import git_commit
 from jaxunc.report import REPORT_FILES, finding, format_error
+from jaxunc.studies import ensemble as ensemble_study
 from jaxunc.studies import registry
 
 GOLDEN = {
@@ -179,3 +180,92 @@ def test_git_commit_reads_heads_loose_packed_and_worktrees(tmp_path):
     assert git_commit(tmp_path / "repo") == sha
     assert git_commit(tmp_path) is None  # not a checkout
     assert re.fullmatch(r"[0-9a-f]{40}", git_commit() or "0" * 40)
+
+
+# ------------------------------------------- reproduce's comparison across ensembles
+
+
+def _golden_ensemble(model, surrogate):
+    from pathlib import Path
+
+    path = Path(__file__).parent / "golden" / f"ensemble-{model}-{surrogate}.json"
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def replayed_ensembles(monkeypatch):
+    """The ensemble study's reproduce runs: the recorded Gaussian ideal fit, KDE
+    and bootstrap and the camel back's ideal fit, replayed (no computation)."""
+    runs = [("gaussian", "ideal"), ("gaussian", "kde"), ("gaussian", "bootstrap")]
+    runs.append(("camelback", "ideal"))
+
+    def run(config, **options):
+        return _Replay(_golden_ensemble(config.model, config.surrogate))
+
+    study = registry.STUDIES["ensemble"]
+    monkeypatch.setitem(
+        registry.STUDIES,
+        "ensemble",
+        dataclasses.replace(
+            study,
+            run=run,
+            table=None,
+            reproduce={f"{m}-{s}": {"model": m, "surrogate": s} for m, s in runs},
+        ),
+    )
+
+
+def test_reproduce_compares_the_surrogates_of_each_model(replayed_ensembles, tmp_path):
+    """One comparison panel per model with two or more surrogates (the Gaussian,
+    not the camel back with one), on the page with its finding; every image
+    loads."""
+    out = tmp_path / "results"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["reproduce", "--only", "ensemble", "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in (out / "ensemble").glob("*.png")) == [
+        "ensemble_comparison_gaussian.png"
+    ]
+    page = read_page(out / "index.html")
+    assert missing_images(out / "index.html") == []
+    title = "ensemble — comparison of the surrogates, gaussian"
+    payloads = [_golden_ensemble("gaussian", s) for s in ("ideal", "kde", "bootstrap")]
+    sentence = page.sections[title]
+    assert sentence == ensemble_study.comparison_finding(payloads)[0]
+    assert "ideal, kde, bootstrap stay at or above the training floor" in sentence
+    assert "ensemble/ensemble_comparison_gaussian.png" in page.images
+    assert f"{title}: {sentence}" in stdout.getvalue()
+    assert not any(
+        "camelback" in title for title in page.sections if "comparison" in title
+    )
+
+
+def test_comparison_finding_names_a_surrogate_below_the_floor():
+    """The deliberately wrong input: a run whose std at the largest n_gen is far
+    below the training floor is named as falling below it; a run without an
+    estimate is undetermined, never counted as above."""
+    good = _golden_ensemble("gaussian", "ideal")
+    low = copy.deepcopy(_golden_ensemble("gaussian", "kde"))
+    low["estimate_std"]["mle"][-1] = 0.2 * good["training_floor"]["mle"]["std"]
+    empty = copy.deepcopy(_golden_ensemble("gaussian", "bootstrap"))
+    empty["estimate_std"]["mle"][-1] = None
+    sentence, numbers = ensemble_study.comparison_finding([good, low, empty])
+    assert "ideal stay at or above" in sentence
+    assert "kde fall below it" in sentence
+    assert "bootstrap: undetermined" in sentence
+    assert ("bootstrap: std of the MLE at n_gen = 1000", "undetermined") in numbers
+
+
+def test_comparison_panel_refuses_runs_of_different_models():
+    from jaxunc.errors import InvalidArgument
+    from jaxunc.plots.ensemble import figure_ensemble_comparison
+
+    runs = [
+        _golden_ensemble("gaussian", "ideal"),
+        _golden_ensemble("camelback", "ideal"),
+    ]
+    with pytest.raises(InvalidArgument, match="results"):
+        figure_ensemble_comparison(runs)
+    with pytest.raises(InvalidArgument, match="results"):
+        figure_ensemble_comparison([])

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jaxunc.errors import InvalidArgument
 from jaxunc.plots.style import (
+    DPI,
     N_GEN,
     N_GEN_TEX,
     N_TRAIN,
@@ -28,10 +32,28 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-__all__ = ["FILES", "figure_ensemble_std_vs_ngen", "save_figures"]
+__all__ = [
+    "FILES",
+    "comparison_groups",
+    "figure_ensemble_comparison",
+    "figure_ensemble_std_vs_ngen",
+    "save_comparisons",
+    "save_figures",
+]
 
 
 IDEAL_COLOR = "tab:green"
+COMPARISON_COLORS = (
+    "tab:blue",
+    "tab:purple",
+    "tab:red",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:gray",
+)
+"""The surrogates' colours on the comparison panel (truth and ideal fit keep theirs)."""
 
 
 def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
@@ -216,3 +238,201 @@ FILES = {"ensemble_std_vs_ngen.png": figure_ensemble_std_vs_ngen}
 def save_figures(result: Any, folder: Path) -> list[Path]:
     """Write the ensemble figure as a PNG into ``folder``; return its path."""
     return save(FILES, result, folder)
+
+
+# ------------------------------------------------------------ the comparison panel
+
+
+def _comparison_key(payload: dict[str, Any]) -> tuple[Any, ...]:
+    """What runs must share to be drawn on one panel: the model (and its θ), the
+    training size and the target."""
+    config = payload["config"]
+    theta = config.get("theta")
+    theta = tuple(sorted(theta.items())) if isinstance(theta, dict) else theta
+    return (str(config["model"]), theta, config["n_train"], config["target"])
+
+
+def comparison_groups(results: Sequence[Any]) -> list[list[dict[str, Any]]]:
+    """The ensemble runs of ``results`` (``EnsembleResult``s or their JSON payloads)
+    grouped by model, θ, n_train and target, in order of first appearance; only
+    groups with at least two different surrogates (a comparison) are returned."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for result in results:
+        payload = as_json(result)
+        groups.setdefault(_comparison_key(payload), []).append(payload)
+    return [
+        group
+        for group in groups.values()
+        if len({p["config"]["surrogate"] for p in group}) >= 2
+    ]
+
+
+def _values(entries: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in entries], np.float64)
+
+
+def figure_ensemble_comparison(results: Sequence[Any]) -> Figure:
+    """One model, every surrogate: the std of the maximum-likelihood target over
+    each ensemble against n_gen (log-log), one series per run of ``results``
+    (``EnsembleResult``s or ``ensemble.json`` payloads of the same model, θ,
+    n_train and target, e.g. the runs of ``jaxunc reproduce``).
+
+    Also drawn, from the first run: n_gen true events (orange), the ideal fit when
+    the run has its reference (green), the Cramér-Rao curve 1/√(n_gen I₁) and the
+    training floor (dotted, its standard error shaded).  A surrogate's point where
+    some members' fits failed is ringed in red; an n_gen without an estimate has
+    no point and is named in the legend.  Raises ``InvalidArgument`` when the runs
+    do not share model, θ, n_train and target, or there is no run.
+    """
+    payloads = [as_json(result) for result in results]
+    if not payloads:
+        raise InvalidArgument("results", "needs at least one ensemble run (got none)")
+    keys = {_comparison_key(p) for p in payloads}
+    if len(keys) > 1:
+        raise InvalidArgument(
+            "results",
+            "must be runs of one model, θ, n_train and target to share a panel "
+            f"(got {len(keys)} different: {sorted(map(str, keys))})",
+        )
+    first = payloads[0]
+    config = first["config"]
+    n_train, target = config["n_train"], config["target"]
+    figure = new_figure(8, 6)
+    ax = figure.subplots()
+    floor = first["training_floor"]["mle"]
+    if floor["std"] is not None:
+        ax.axhline(
+            floor["std"],
+            color="0.3",
+            ls=":",
+            lw=1.5,
+            label=f"training floor: std at {N_TRAIN} = {n_train} true events "
+            f"= {floor['std']:.3g}",
+        )
+        ax.axhspan(
+            floor["std"] - floor["std_stderr"],
+            floor["std"] + floor["std_stderr"],
+            color="0.5",
+            alpha=0.15,
+            lw=0,
+        )
+    every_n_gen = np.concatenate([np.asarray(p["n_gen"], np.float64) for p in payloads])
+    grid = np.geomspace(
+        min(every_n_gen.min(), n_train) / 1.5, every_n_gen.max() * 3.0, 200
+    )
+    ax.plot(
+        grid,
+        1.0 / np.sqrt(grid * first["fisher_per_event"]["value"]),
+        color=TRUTH_COLOR,
+        lw=1.2,
+        label=rf"Cramér-Rao $1/\sqrt{{{N_GEN_TEX}\, I_1}}$",
+    )
+    series = [
+        (
+            f"truth ({N_GEN} true events)",
+            first["n_gen"],
+            first["truth_std"]["mle"],
+            first["truth_std_stderr"]["mle"],
+            TRUTH_COLOR,
+            "o",
+            None,
+        )
+    ]
+    if "ideal_reference" in first:
+        reference = first["ideal_reference"]
+        series.append(
+            (
+                surrogate_words("ideal"),
+                first["n_gen"],
+                reference["estimate_std"]["mle"],
+                reference["estimate_std_stderr"]["mle"],
+                IDEAL_COLOR,
+                "s",
+                None,
+            )
+        )
+    for number, payload in enumerate(payloads):
+        series.append(
+            (
+                surrogate_words(payload["config"]["surrogate"]),
+                payload["n_gen"],
+                payload["estimate_std"]["mle"],
+                payload["estimate_std_stderr"]["mle"],
+                COMPARISON_COLORS[number % len(COMPARISON_COLORS)],
+                "D",
+                payload,
+            )
+        )
+    offsets = spread_factors(len(series))
+    for number, (label, n_gen, std, stderr, color, marker, payload) in enumerate(
+        series
+    ):
+        n_gen = np.asarray(n_gen, np.float64)
+        ax.errorbar(
+            n_gen * offsets[number],
+            _values(std),
+            yerr=_values(stderr),
+            fmt=marker,
+            ms=5,
+            color=color,
+            capsize=3,
+            zorder=3,
+            label=label,
+        )
+        if payload is not None:
+            failed = np.asarray(
+                payload.get("failures", {})
+                .get("generated", {})
+                .get("mle", [0] * len(n_gen)),
+                np.float64,
+            )
+            if np.any(failed > 0) or not np.all(np.isfinite(_values(std))):
+                _mark_failures(
+                    ax,
+                    n_gen,
+                    offsets[number],
+                    std,
+                    failed,
+                    payload["config"]["ensemble_size"],
+                )
+    ax.axvline(n_train, color="0.6", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis)
+    ax.set_xlabel(f"number of events per member {N_GEN}")
+    ax.set_ylabel(
+        f"std of the maximum-likelihood ${estimate_tex(target)}$ over the ensemble"
+    )
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="upper right", fontsize=8)
+    sizes = sorted({p["config"]["ensemble_size"] for p in payloads})
+    ax.set_title(
+        f"{model_words(config['model'])}: every surrogate against the truth\n"
+        f"({N_TRAIN} = {n_train}, K = {', '.join(map(str, sizes))} members)",
+        fontsize=10,
+    )
+    return figure
+
+
+def comparison_file(payload: dict[str, Any]) -> str:
+    """The comparison panel's file name for the model of ``payload``."""
+    model = re.sub(r"[^A-Za-z0-9-]+", "-", str(payload["config"]["model"])).strip("-")
+    return f"ensemble_comparison_{model or 'model'}.png"
+
+
+def save_comparisons(results: Sequence[Any], folder: Path) -> list[Path]:
+    """Draw ``figure_ensemble_comparison`` for every group of ``comparison_groups``
+    into ``folder``; return the paths written (none when no model has two
+    surrogates).  Two groups of one model (another θ or n_train) get the group's
+    number appended to the name."""
+    folder = Path(folder)
+    paths = []
+    for group in comparison_groups(results):
+        name = comparison_file(group[0])
+        if any(path.name == name for path in paths):
+            name = name.replace(".png", f"_{len(paths) + 1}.png")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        figure_ensemble_comparison(group).savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths

@@ -632,6 +632,10 @@ class Study:
       reproduce: the runs of ``jaxunc reproduce``: ``{name: config overrides}``,
         each into ``OUT/<study>/<name>`` (``""``: ``OUT/<study>``); None: not run.
       notices: warning categories printed as one line ``jaxunc: warning: ...``.
+      comparison: ``comparison(payloads, folder) -> [(title, finding, numbers,
+        figures)]``: what ``reproduce`` draws and says across this study's runs
+        (their JSON payloads) after running them all, figures written into
+        ``folder`` (``OUT/<study>``); None: nothing across runs.
       memory: ``memory(config) -> [(field, bytes, what)]``: the largest arrays of
         the study's stages outside the engine's chunks (bin grids, replica sets),
         checked against the memory budget before the run (``check_memory_needs``)
@@ -653,6 +657,7 @@ class Study:
     )
     notices: tuple[type[Warning], ...] = ()
     memory: Callable[[Any], Sequence[tuple[str, int, str]]] | None = None
+    comparison: Callable[[Sequence[Mapping[str, Any]], Path], list[tuple]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").isalnum():
@@ -663,7 +668,7 @@ class Study:
             raise InvalidArgument(
                 "config", f"must be a dataclass type (got {self.config!r})"
             )
-        for name in ("run", "table", "figures"):
+        for name in ("run", "table", "figures", "comparison"):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise InvalidArgument(name, f"must be callable (got {value!r})")

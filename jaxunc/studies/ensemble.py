@@ -885,6 +885,78 @@ def floor_holds(
     return holds
 
 
+def _std_text(value: float | None, error: float | None) -> str:
+    return (
+        "undetermined"
+        if value is None or error is None
+        else f"{value:.3g} ± {error:.2g}"
+    )
+
+
+def comparison_finding(
+    payloads: list[Mapping[str, Any]], k_sigma: float = K_SIGMA
+) -> tuple[str, list[tuple[str, str]]]:
+    """One sentence and the numbers for a panel of ``payloads`` (ensemble runs of
+    one model, θ, n_train and target with different surrogates): at each run's
+    largest n_gen, its std of the MLE against the training floor of the first run
+    (at or above it within ``k_sigma`` combined standard errors, below it, or
+    undetermined when either is missing)."""
+    floor = payloads[0]["training_floor"]["mle"]
+    config = payloads[0]["config"]
+    numbers = [
+        (
+            f"training floor (n_train = {config['n_train']} true events)",
+            _std_text(floor["std"], floor["std_stderr"]),
+        )
+    ]
+    above, below, undetermined = [], [], []
+    for payload in payloads:
+        name = payload["config"]["surrogate"]
+        n_gen = payload["n_gen"][-1]
+        std = payload["estimate_std"]["mle"][-1]
+        error = payload["estimate_std_stderr"]["mle"][-1]
+        numbers.append(
+            (f"{name}: std of the MLE at n_gen = {n_gen}", _std_text(std, error))
+        )
+        if None in (std, error, floor["std"], floor["std_stderr"]):
+            undetermined.append(name)
+        elif std - floor["std"] >= -k_sigma * math.hypot(error, floor["std_stderr"]):
+            above.append(name)
+        else:
+            below.append(name)
+    parts = []
+    if above:
+        parts.append(
+            f"{', '.join(above)} stay at or above the training floor "
+            f"{_std_text(floor['std'], floor['std_stderr'])} within {k_sigma:g} σ "
+            "at the largest n_gen"
+        )
+    if below:
+        parts.append(f"{', '.join(below)} fall below it (beyond {k_sigma:g} σ)")
+    if undetermined:
+        parts.append(f"{', '.join(undetermined)}: undetermined (no estimate)")
+    sentence = (
+        f"{config['model']}, n_train = {config['n_train']}: " + "; ".join(parts) + "."
+    )
+    return sentence, numbers
+
+
+def ensemble_comparison(payloads: list[Mapping[str, Any]], folder: Any) -> list[tuple]:
+    """``Study.comparison`` of the ensemble study: one panel per model with two or
+    more surrogates among ``payloads`` (``jaxunc.plots.ensemble.save_comparisons``)
+    and its finding; ``[(title, finding, numbers, [figure path])]``."""
+    from jaxunc.plots import ensemble as plots
+
+    found = []
+    groups = plots.comparison_groups(payloads)
+    paths = plots.save_comparisons(payloads, folder)  # one per group, in order
+    for group, path in zip(groups, paths, strict=True):
+        sentence, numbers = comparison_finding(group)
+        title = f"comparison of the surrogates, {group[0]['config']['model']}"
+        found.append((title, sentence, numbers, [path]))
+    return found
+
+
 # ----------------------------------------------------------------------- the study
 
 
@@ -974,6 +1046,7 @@ STUDY = Study(
     figures=figures_from("jaxunc.plots.ensemble"),
     no_plots_help="skip the figure",
     notices=(EnsembleWarning,),
+    comparison=ensemble_comparison,
     # Four surrogates on the Gaussian and the camel back, each at the defaults.
     reproduce={
         f"{model}-{surrogate}": {"model": model, "surrogate": surrogate}
