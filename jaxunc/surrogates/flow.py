@@ -166,7 +166,11 @@ class Flow:
       learning_rate: Adam step size (ignored when ``optimizer`` is given).
       layers: spline layers (1-D) or coupling layers (d ≥ 2; use an even number so
         every dimension is transformed equally often).
-      bins: spline bins per layer and dimension.
+      bins: spline bins per layer and dimension.  4 (since issue 13; was 8): a
+        smoother fit of 100 events, measured on the camel back (quantile
+        amplification at 10 bins 1.62 ± 0.06 against 1.13 ± 0.03 with 8) and the
+        Gaussian (1.46 ± 0.08 against 1.06 ± 0.06, 64 pseudo-experiments), at
+        ~20 % less time per step; benchmarks/RESULTS.md.
       bound: half-width of the spline interval in standardised units; outside it each
         layer is the identity (Gaussian tails).
       width: hidden units of the coupling conditioners (d ≥ 2 only).
@@ -201,7 +205,7 @@ class Flow:
     batch_size: int = 128
     learning_rate: float = 5e-3
     layers: int = 4
-    bins: int = 8
+    bins: int = 4
     bound: float = 4.0
     width: int = 32
     depth: int = 2
