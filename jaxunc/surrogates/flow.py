@@ -169,7 +169,7 @@ class Flow:
       bins: spline bins per layer and dimension.  4 (since issue 13; was 8): a
         smoother fit of 100 events, measured on the camel back (quantile
         amplification at 10 bins 1.62 ± 0.06 against 1.13 ± 0.03 with 8) and the
-        Gaussian (1.53 ± 0.05 against 1.13 ± 0.03), at ~20 % less time per
+        Gaussian (1.53 ± 0.05 against 1.13 ± 0.03), at the same cost per
         step; 3 bins lose it all (benchmarks/RESULTS.md).
       bound: half-width of the spline interval in standardised units; outside it each
         layer is the identity (Gaussian tails).
