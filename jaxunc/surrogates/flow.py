@@ -189,7 +189,8 @@ class Flow:
       holdout: fraction of the training events held out of the gradient (drawn
         by the fit's key); the returned layers are those of the step with the
         best held-out negative log-likelihood (early stopping inside the scan,
-        deterministic per key and vmappable).  0 (default): no hold-out.
+        deterministic per key and vmappable; the standardisation still uses
+        every event).  0 (default): no hold-out.
       record_every: steps per recorded (block-averaged) loss value.
       optimizer: an optax ``GradientTransformation`` to train with, e.g.
         ``optax.adamw(...)``; None (default) is ``default_optimizer()``,
