@@ -10,10 +10,12 @@ amplification, N_required = 100 for the rejection rate (20 true-quantile bins,
 same training samples, for every surrogate.
 
     cd REPO && PYTHONPATH=$PWD python benchmarks/bench_amplification.py \
-        [--pseudo-experiments 256] [--only gan,flow] [--json PATH]
+        [--pseudo-experiments 256] [--only gan,flow] [--model gaussian] [--json PATH]
 
-Extra GAN settings (``--gan "steps=2000,ema_decay=0.99"``) are measured as further
-rows, labelled by their options.
+Extra GAN and flow settings (``--gan "steps=2000,ema_decay=0.99"``, ``--flow
+"steps=1000"``) are measured as further rows, labelled by their options.
+``--model`` measures another registered model (default: the camel back); every
+row then uses that model with the same n_train, N_gen and seed.
 """
 
 from __future__ import annotations
@@ -37,22 +39,31 @@ def _parse_options(text: str) -> dict:
     options = {}
     for item in filter(None, text.split(",")):
         name, value = item.split("=")
-        number = float(value)
+        try:
+            number = float(value)
+        except ValueError:  # a word, e.g. schedule=cosine
+            options[name.strip()] = value.strip()
+            continue
         options[name.strip()] = (
-            int(number) if number.is_integer() and "." not in value else number
+            int(number)
+            if number.is_integer() and "." not in value and "e" not in value
+            else number
         )
     return options
 
 
-def measure(surrogate, label: str, pseudo_experiments: int, seed: int) -> dict:
-    """One validation run (no protocol, no figures) of ``surrogate`` on the camel
-    back: the 10-quantile factor at N_gen = 10⁵ and the rejection rate at 100."""
+def measure(
+    surrogate, label: str, pseudo_experiments: int, seed: int, model="camelback"
+) -> dict:
+    """One validation run (no protocol, no figures) of ``surrogate`` on ``model``
+    (default the camel back): the 10-quantile factor at N_gen = 10⁵ and the
+    rejection rate at 100."""
     from jaxunc.studies.registry import model_spec
     from jaxunc.studies.validate import ValidateConfig, validate_surrogate
 
-    spec = model_spec("camelback")
+    spec = model_spec(model)
     config = ValidateConfig(
-        model="camelback",
+        model=model,
         surrogate=label,
         n_train=100,
         n_required=(100, 100_000),
@@ -74,6 +85,7 @@ def measure(surrogate, label: str, pseudo_experiments: int, seed: int) -> dict:
     amplification = result.amplification
     ten = amplification["n_quantiles"].index(10)
     row = {
+        "model": model,
         "surrogate": label,
         "repr": repr(surrogate),
         "factor_10q": amplification["factor"][1][ten],
@@ -118,30 +130,40 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", default=",".join(SURROGATES))
     parser.add_argument("--gan", action="append", default=[])
+    parser.add_argument("--flow", action="append", default=[])
+    parser.add_argument("--model", default="camelback")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
     from jaxunc.studies.registry import make_surrogate, model_spec
+    from jaxunc.surrogates.flow import Flow
     from jaxunc.surrogates.gan import GAN
 
-    spec = model_spec("camelback")
+    spec = model_spec(args.model)
     rows = []
     for name in filter(None, args.only.split(",")):
         rows.append(
             measure(
-                make_surrogate(name, spec), name, args.pseudo_experiments, args.seed
-            )
-        )
-    for options in args.gan:
-        rows.append(
-            measure(
-                GAN(**_parse_options(options)),
-                f"gan({options})",
+                make_surrogate(name, spec),
+                name,
                 args.pseudo_experiments,
                 args.seed,
+                args.model,
             )
         )
+    for kind, settings in ((GAN, args.gan), (Flow, args.flow)):
+        for options in settings:
+            rows.append(
+                measure(
+                    kind(**_parse_options(options)),
+                    f"{kind.__name__.lower()}({options})",
+                    args.pseudo_experiments,
+                    args.seed,
+                    args.model,
+                )
+            )
     result = {
+        "model": args.model,
         "machine": machine_info(),
         "pseudo_experiments": args.pseudo_experiments,
         "seed": args.seed,

@@ -249,6 +249,10 @@ def test_user_model_two_dimensional_correlated_gaussian(trained_2d):
         ("depth", 0),
         ("record_every", 7),
         ("optimizer", "adam"),
+        ("schedule", "linear"),
+        ("weight_decay", -1.0),
+        ("ema_decay", 1.0),
+        ("holdout", 1.0),
     ],
 )
 def test_bad_arguments_raise(argument, value):
@@ -294,3 +298,44 @@ def test_optimizer_argument_and_protocol():
     diverged = jax.jit(flow.fit)(key, data.at[3].set(jnp.inf))
     assert int(base.fit_result(flow, diverged)) == Result.NONFINITE_VALUE
     assert base.training_losses(flow, default)["nll"].shape == (2,)
+
+
+def test_holdout_keeps_the_best_held_out_step():
+    """``holdout`` with ``ema_decay``: the returned flow is the averaged iterate
+    with the lowest held-out NLL.  A tiny flow trained hard (learning rate 0.1, 40
+    steps, one loss record per step) on 16 events overfits, so the held-out NLL has
+    its minimum before the last step (checked); the returned flow's held-out NLL,
+    recomputed from ``log_prob`` on the events of ``holdout_split``, equals that
+    minimum (float32: 1e-4 relative) and differs from the last step's.  The same
+    key gives the same flow bit for bit; the repr names the options only away from
+    their defaults.  (One compiled program: ~4 CPU-seconds.)"""
+    flow = Flow(
+        steps=40,
+        record_every=1,
+        layers=1,
+        bins=2,
+        learning_rate=0.1,
+        holdout=0.25,
+        ema_decay=0.5,
+    )
+    data = jax.random.normal(jax.random.key(2), (16,)) ** 3
+    key = jax.random.key(0)
+
+    @jax.jit
+    def fit_and_held_out_nll(key, data):
+        params = flow.fit(key, data)
+        held_out, _ = flow.holdout_split(key, data)
+        return params, -jnp.mean(flow.log_prob(held_out, params))
+
+    params, nll = fit_and_held_out_nll(key, data)
+    curve = np.asarray(params.losses["heldout_nll"])
+    assert curve.shape == (40,) and np.argmin(curve) < 39
+    held_out, kept = jax.eval_shape(flow.holdout_split, key, data)
+    assert held_out.shape == (4,) and kept.shape == (12,)
+    assert float(nll) == pytest.approx(curve.min(), rel=1e-4)
+    assert float(nll) != pytest.approx(curve[-1], rel=1e-3)
+    again, _ = fit_and_held_out_nll(key, data)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert "holdout=0.25" in repr(flow) and "weight_decay" not in repr(flow)
+    assert "holdout" not in repr(Flow()) and "schedule" not in repr(Flow())

@@ -87,15 +87,27 @@ def check_optimizer(optimizer: Any) -> None:
         )
 
 
-def dataclass_repr(instance: Any, omit_if_none: tuple[str, ...] = ()) -> str:
+def dataclass_repr(
+    instance: Any,
+    omit_if_none: tuple[str, ...] = (),
+    omit_if_default: tuple[str, ...] = (),
+) -> str:
     """The ``dataclasses`` repr of ``instance`` (``Name(field=value, ...)``), leaving
-    out the fields in ``omit_if_none`` while they are None: a field added later with
-    default None (``optimizer``) keeps the repr that results already record."""
+    out the fields in ``omit_if_none`` while they are None and those in
+    ``omit_if_default`` while they equal their default: a field added later
+    (``optimizer``, the flow's ``ema_decay``) keeps the repr that results already
+    record."""
+
+    def omitted(field: dataclasses.Field) -> bool:
+        value = getattr(instance, field.name)
+        return (field.name in omit_if_none and value is None) or (
+            field.name in omit_if_default and value == field.default
+        )
+
     shown = (
         f"{field.name}={getattr(instance, field.name)!r}"
         for field in dataclasses.fields(instance)
-        if field.repr
-        and not (field.name in omit_if_none and getattr(instance, field.name) is None)
+        if field.repr and not omitted(field)
     )
     return f"{type(instance).__qualname__}({', '.join(shown)})"
 

@@ -38,7 +38,7 @@ import numpy as np
 import optax
 
 from jaxunc import random as fast_random
-from jaxunc.errors import check_positive_int
+from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.surrogates import _nn
 
 __all__ = ["Flow", "FlowParams", "FlowTrainingState", "rational_quadratic_spline"]
@@ -46,6 +46,9 @@ __all__ = ["Flow", "FlowParams", "FlowTrainingState", "rational_quadratic_spline
 _MIN_BIN_WIDTH = 1e-3
 _MIN_BIN_HEIGHT = 1e-3
 _MIN_DERIVATIVE = 1e-3
+SCHEDULES = ("constant", "cosine")
+# options added after results were recorded: left out of the repr at their defaults
+_ADDED_OPTIONS = ("schedule", "weight_decay", "ema_decay", "holdout")
 
 
 class FlowParams(NamedTuple):
@@ -70,10 +73,18 @@ class FlowTrainingState(NamedTuple):
     Attributes:
       layers: the current parameters of every layer (as in ``FlowParams.layers``).
       optimizer_state: the optimiser's state.
+      average: the moving average of the layers (``ema_decay`` > 0), else None.
+      best: the returned layers of the step with the lowest held-out negative
+        log-likelihood so far (``holdout`` > 0), else None.
+      best_nll: that held-out negative log-likelihood (standardised units), else
+        None.
     """
 
     layers: list
     optimizer_state: Any
+    average: list | None = None
+    best: list | None = None
+    best_nll: jax.Array | None = None
 
 
 def rational_quadratic_spline(
@@ -155,11 +166,31 @@ class Flow:
       learning_rate: Adam step size (ignored when ``optimizer`` is given).
       layers: spline layers (1-D) or coupling layers (d ≥ 2; use an even number so
         every dimension is transformed equally often).
-      bins: spline bins per layer and dimension.
+      bins: spline bins per layer and dimension.  4 (since issue 13; was 8): a
+        smoother fit of 100 events, measured on the camel back (quantile
+        amplification at 10 bins 1.62 ± 0.06 against 1.13 ± 0.03 with 8) and the
+        Gaussian (1.53 ± 0.05 against 1.13 ± 0.03), at the same cost per
+        step; 3 bins lose it all (benchmarks/RESULTS.md).
       bound: half-width of the spline interval in standardised units; outside it each
         layer is the identity (Gaussian tails).
       width: hidden units of the coupling conditioners (d ≥ 2 only).
       depth: hidden layers of the coupling conditioners (d ≥ 2 only).
+      schedule: the learning rate of the default optimizer over the steps:
+        ``"constant"`` (the default) or ``"cosine"`` (a linear warm-up over the
+        first 5 % of the steps, then a cosine decay to 0; ``optax.
+        warmup_cosine_decay_schedule``).
+      weight_decay: weight λ of an L2 penalty ``λ/2 · Σ p²`` on every layer
+        parameter, added to the mean negative log-likelihood per event (0, the
+        default, is plain maximum likelihood).  All spline parameters at 0 are the
+        smooth map with equal bins; the penalty pulls toward it.
+      ema_decay: the returned layers are an exponential moving average of the
+        iterates with this decay per step (0, the default, keeps the last
+        iterate).
+      holdout: fraction of the training events held out of the gradient (drawn
+        by the fit's key); the returned layers are those of the step with the
+        best held-out negative log-likelihood (early stopping inside the scan,
+        deterministic per key and vmappable; the standardisation still uses
+        every event).  0 (default): no hold-out.
       record_every: steps per recorded (block-averaged) loss value.
       optimizer: an optax ``GradientTransformation`` to train with, e.g.
         ``optax.adamw(...)``; None (default) is ``default_optimizer()``,
@@ -175,10 +206,14 @@ class Flow:
     batch_size: int = 128
     learning_rate: float = 5e-3
     layers: int = 4
-    bins: int = 8
+    bins: int = 4
     bound: float = 4.0
     width: int = 32
     depth: int = 2
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    ema_decay: float = 0.0
+    holdout: float = 0.0
     record_every: int = 25
     optimizer: optax.GradientTransformation | None = None
 
@@ -189,10 +224,22 @@ class Flow:
         check_positive_int("bins", self.bins, minimum=2)
         _nn.validate_positive_float("learning_rate", self.learning_rate)
         _nn.validate_positive_float("bound", self.bound)
+        if self.schedule not in SCHEDULES:
+            raise InvalidArgument(
+                "schedule", f"must be one of {SCHEDULES} (got {self.schedule!r})"
+            )
+        _nn.validate_positive_float("weight_decay", self.weight_decay, True)
+        for name in ("ema_decay", "holdout"):
+            value = getattr(self, name)
+            _nn.validate_positive_float(name, value, allow_zero=True)
+            if not value < 1:
+                raise InvalidArgument(name, f"must be in [0, 1) (got {value!r})")
         _nn.check_optimizer(self.optimizer)
 
     def __repr__(self) -> str:
-        return _nn.dataclass_repr(self, omit_if_none=("optimizer",))
+        return _nn.dataclass_repr(
+            self, omit_if_none=("optimizer",), omit_if_default=_ADDED_OPTIONS
+        )
 
     def default_optimizer(self) -> optax.GradientTransformation:
         """Adam with step size ``learning_rate``: what trains the flow unless
@@ -204,7 +251,15 @@ class Flow:
         the forward-mode tangent of the training became NaN (in about 1 of 8
         trainings on 100 Gaussian events).  The shift is below one float32 ulp of
         v, so changes no update, wherever a gradient is above ~1e-6."""
-        return optax.adam(self.learning_rate, eps_root=1e-20)
+        learning_rate = self.learning_rate
+        if self.schedule == "cosine":
+            learning_rate = optax.warmup_cosine_decay_schedule(
+                0.0,
+                self.learning_rate,
+                warmup_steps=max(1, self.steps // 20),
+                decay_steps=self.steps,
+            )
+        return optax.adam(learning_rate, eps_root=1e-20)
 
     @property
     def fit_cost(self) -> int:
@@ -294,24 +349,69 @@ class Flow:
             self.default_optimizer() if self.optimizer is None else self.optimizer
         )
         log_scale = jnp.sum(jnp.log(standardization.scale))
+        held_out = None
+        if self.holdout:
+            held_out, u_data = self.holdout_split(key, u_data)
         batch = min(self.batch_size, u_data.shape[0])
+        decay = self.ema_decay
+        weight_decay = self.weight_decay
 
-        def step(
-            state: FlowTrainingState, step_key: jax.Array
-        ) -> tuple[FlowTrainingState, dict[str, jax.Array]]:
-            layers, opt_state = state
+        def step(state, step_key):
+            layers, opt_state = state.layers, state.optimizer_state
             events = _nn.minibatch(step_key, u_data, batch)
 
             def loss(layers):
-                return -jnp.mean(self._log_prob_standardized(layers, events))
+                nll = -jnp.mean(self._log_prob_standardized(layers, events))
+                if not weight_decay:
+                    return nll, nll
+                penalty = sum(
+                    jnp.sum(leaf * leaf) for leaf in jax.tree_util.tree_leaves(layers)
+                )
+                return nll + jnp.asarray(0.5 * weight_decay, dtype) * penalty, nll
 
-            value, grads = jax.value_and_grad(loss)(layers)
+            (_, nll), grads = jax.value_and_grad(loss, has_aux=True)(layers)
             layers, opt_state = _nn.apply_optimizer(optimizer, grads, opt_state, layers)
-            return FlowTrainingState(layers, opt_state), {"nll": value + log_scale}
+            records = {"nll": nll + log_scale}
+            average = best = best_nll = None
+            returned = layers
+            if decay:
+                average = jax.tree_util.tree_map(
+                    lambda a, p: decay * a + (1 - decay) * p, state.average, layers
+                )
+                returned = average
+            if held_out is not None:
+                held_nll = -jnp.mean(self._log_prob_standardized(returned, held_out))
+                better = held_nll < state.best_nll
+                best = jax.tree_util.tree_map(
+                    lambda new, old: jnp.where(better, new, old), returned, state.best
+                )
+                best_nll = jnp.where(better, held_nll, state.best_nll)
+                records["heldout_nll"] = held_nll + log_scale
+            state = FlowTrainingState(layers, opt_state, average, best, best_nll)
+            return state, records
 
         state = FlowTrainingState(layers, optimizer.init(layers))
+        if decay:
+            state = state._replace(average=layers)
+        if held_out is not None:
+            state = state._replace(best=layers, best_nll=jnp.asarray(jnp.inf, dtype))
         state, losses = _nn.train(step, state, train_key, self.steps, self.record_every)
-        return FlowParams(state.layers, standardization, losses)
+        final = state.layers
+        if decay:
+            final = state.average
+        if held_out is not None:
+            final = state.best
+        return FlowParams(final, standardization, losses)
+
+    def holdout_split(self, key: jax.Array, events: jax.Array):
+        """``(held_out, kept)``: the events (n, ...) that ``fit(key, ·)`` holds out
+        of the gradient (``round(holdout · n)``, at least 1, leaving at least 2)
+        and the others, in the order of a permutation drawn from ``key``."""
+        n = events.shape[0]
+        n_held = min(max(1, round(self.holdout * n)), n - 2)
+        init_key = jax.random.split(key)[0]
+        order = jax.random.permutation(jax.random.fold_in(init_key, 1), n)
+        return events[order[:n_held]], events[order[n_held:]]
 
     def log_prob(self, x: jax.Array, params: FlowParams) -> jax.Array:
         """Exact log density of the events ``x`` ((n,) or (n, d)), shape (n,)."""
