@@ -297,7 +297,7 @@ def figure_ensemble_comparison(results: Sequence[Any]) -> Figure:
     first = payloads[0]
     config = first["config"]
     n_train, target = config["n_train"], config["target"]
-    figure = new_figure(8, 6)
+    figure = new_figure(10.5, 6)
     ax = figure.subplots()
     floor = first["training_floor"]["mle"]
     if floor["std"] is not None:
@@ -404,7 +404,8 @@ def figure_ensemble_comparison(results: Sequence[Any]) -> Figure:
         f"std of the maximum-likelihood ${estimate_tex(target)}$ over the ensemble"
     )
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(loc="upper right", fontsize=8)
+    # beside the axes: inside, it would hide points (a GAN's std stays high)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, fontsize=8)
     sizes = sorted({p["config"]["ensemble_size"] for p in payloads})
     ax.set_title(
         f"{model_words(config['model'])}: every surrogate against the truth\n"
