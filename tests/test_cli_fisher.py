@@ -318,6 +318,13 @@ FLAG_CASES = [
         {"simulations": 64, "quantile_bins": 5, "pseudo_experiments": None},
     ),
     ([], {"surrogate": "ideal", "pseudo_experiments": 4000}),
+    # --theta: any model's true parameters (issue 15); the Gaussian's land in its
+    # own fields, another model's in its spec
+    (
+        ["--theta", "mu=1,sigma=2"],
+        {"mu": 1.0, "sigma": 2.0, "theta": {"mu": 1.0, "sigma": 2.0}},
+    ),
+    (["--model", "exponential", "--theta", "rate=2.5"], {"rate": 2.5}),
 ]
 
 
@@ -395,6 +402,12 @@ BAD_ARGUMENTS = [
     (["--fit", "median"], "--fit"),
     (["--seed", "-1"], "--seed"),
     (["--precision", "float16"], "--precision"),
+    (["--theta", "rate=2"], "--theta"),
+    (["--theta", "mu=1", "--mu", "2"], "--theta"),
+    (["--theta", "sigma=0"], "--theta"),
+    (["--model", "camelback", "--theta", "width=1"], "--theta"),
+    (["--model", "camelback", "--theta", "mu=nan"], "--theta"),
+    (["--theta", "mu"], "--theta"),
 ]
 
 
@@ -414,3 +427,25 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert run_cli("fisher", *FAST, "--out", str(target)) == 2
     assert "argument --out" in capsys.readouterr().err
     assert target.read_text() == "keep me"
+
+
+def test_theta_sets_another_models_true_parameters(tmp_path, monkeypatch):
+    """``--theta`` reaches a registered model without flags of its own (the camel
+    back): the configuration's values, its spec and the recorded ``config.theta``
+    are the given ones; the default θ stays the model's own."""
+    seen = []
+
+    def stand_in(config, **options):
+        seen.append(config)
+        raise _Stop
+
+    patch_run(monkeypatch, stand_in)
+    argv = ["--model", "camelback", "--theta", "mu=0.5", "--out", str(tmp_path / "o")]
+    assert run_cli("fisher", *argv) == 1
+    assert run_cli("fisher", "--model", "camelback", "--out", str(tmp_path / "p")) == 1
+    given, default = seen
+    assert given.theta_values() == {"mu": pytest.approx(0.5)}
+    assert given.spec.theta["mu"] == 0.5
+    assert default.spec.theta["mu"] == registry.model_spec("camelback").theta["mu"]
+    assert default.theta_values()["mu"] != given.theta_values()["mu"]
+    assert given.to_json()["theta"] == {"mu": 0.5}  # the JSON's config.theta

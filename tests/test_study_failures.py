@@ -107,7 +107,7 @@ def test_fisher_estimator_view_reports_failed_fits_by_code(monkeypatch):
         FisherConfig,
         "surrogate_object",
         lambda self: FlakyFit(
-            self.model_object(), self.theta(), self.free(), cut=self.mu
+            self.model_object(), self.theta_values(), self.free(), cut=self.mu
         ),
     )
     result = run_fisher(

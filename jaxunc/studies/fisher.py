@@ -77,6 +77,7 @@ from jaxunc.studies.base import (
     seed_option,
     sizes,
     surrogate_name,
+    theta_option,
 )
 from jaxunc.studies.options import check_at_precision
 from jaxunc.studies.registry import ModelSpec, make_surrogate, model_spec
@@ -195,6 +196,13 @@ class FisherConfig:
     rate: float = finite_float(
         1.0, positive=True, help="true rate λ > 0 of the exponential"
     )
+    theta: Mapping[str, float] | None = theta_option(
+        help=(
+            "true parameter values NAME=VALUE,... of any model (e.g. mu=1,sigma=2, "
+            "or a camel back's mu); the Gaussian's and the exponential's may be "
+            "given by --mu, --sigma, --rate instead, but not both ways"
+        )
+    )
     fit: str = choice(
         "mean-std",
         sorted(FIT_CHOICES),
@@ -291,6 +299,8 @@ class FisherConfig:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         check_options(self)
+        if self.theta and isinstance(self.model, str) and self.model in MODELS:
+            self._theta_into_flags(set_)
         check_at_precision(  # every value a flag gives, used or not (as > 0 is)
             {"mu": self.mu, "sigma": self.sigma, "rate": self.rate},
             self.precision,
@@ -307,6 +317,8 @@ class FisherConfig:
                 "must be a registered model name, module:attribute or a ModelSpec "
                 f"(got {type(self.model).__name__})",
             )
+        if spec is not None:
+            spec = spec.at(self.theta)  # names and values checked by the model
         set_("_registry_spec", spec)
         table = self._params_table()
         if self.params is None:
@@ -337,7 +349,7 @@ class FisherConfig:
         set_("_surrogate", self._build_surrogate())
         built = self._surrogate
         if isinstance(built, summary_bounds.ThetaDependent):
-            built = built.build(self.theta())
+            built = built.build(self.theta_values())
         minimum = required_train(built)
         if self.n_train < minimum:
             raise InvalidArgument(
@@ -360,7 +372,7 @@ class FisherConfig:
             )
         if not self.builtin_model:
             try:
-                check_params(self.spec.model, self.theta())
+                check_params(self.spec.model, self.theta_values())
             except ValueError as error:
                 raise InvalidArgument("model", f"bad parameters: {error}") from None
         self._check_consistent()
@@ -429,7 +441,31 @@ class FisherConfig:
             return Gaussian() if self.model == "gaussian" else Exponential()
         return self.spec.model
 
-    def theta(self, **changes: float) -> dict[str, np.ndarray]:
+    def _theta_into_flags(self, set_: Any) -> None:
+        """``theta`` of the Gaussian or the exponential into their own fields (the
+        one place their values live); a parameter given both ways is refused."""
+        own = ("mu", "sigma") if self.model == "gaussian" else ("rate",)
+        unknown = [name for name in self.theta if name not in own]
+        if unknown:
+            raise InvalidArgument(
+                "theta",
+                f"{', '.join(repr(n) for n in unknown)} is not a parameter of the "
+                f"{self.model} model (its parameters: {', '.join(own)})",
+            )
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, value in self.theta.items():
+            if getattr(self, name) != defaults[name]:
+                raise InvalidArgument(
+                    "theta",
+                    f"{name} is given twice (--{name} and --theta); give it once",
+                )
+            value = float(value)
+            if not math.isfinite(value) or (name != "mu" and value <= 0):
+                bound = "a finite number" if name == "mu" else "a finite number > 0"
+                raise InvalidArgument("theta", f"{name} must be {bound} (got {value})")
+            set_(name, value)
+
+    def theta_values(self, **changes: float) -> dict[str, np.ndarray]:
         if self.model == "gaussian":
             values = {"mu": self.mu, "sigma": self.sigma}
         elif self.model == "exponential":
@@ -469,7 +505,9 @@ class FisherConfig:
     def _build_surrogate(self) -> Any:
         options = dict(self.surrogate_options)
         if self.is_ideal and self.builtin_model:
-            return IdealFit(self.model_object(), self.theta(), self.free(), **options)
+            return IdealFit(
+                self.model_object(), self.theta_values(), self.free(), **options
+            )
         if isinstance(self.surrogate, str):
             try:
                 return make_surrogate(self.surrogate, self.spec, **options)
@@ -519,7 +557,7 @@ class FisherConfig:
         if exact is None:
             return None
         first = self.parameter_names[0]
-        per_event = float(np.asarray(exact(self.theta(), (first,)))[0, 0])
+        per_event = float(np.asarray(exact(self.theta_values(), (first,)))[0, 0])
         return 1.0 / math.sqrt(self.n_train * per_event)
 
     def shifted_theta(self) -> dict[str, np.ndarray] | None:
@@ -531,7 +569,7 @@ class FisherConfig:
             value = self.mu if first == "mu" else self.rate
         else:
             value = float(self.spec.theta[first])
-        return self.theta(**{first: value + self.kl_shift * error})
+        return self.theta_values(**{first: value + self.kl_shift * error})
 
     def prior_std(self) -> float | None:
         error = self.first_parameter_standard_error()
@@ -562,7 +600,7 @@ class FisherConfig:
         (``information.generated_fisher_margin``); else why not."""
         built = self._surrogate
         if self.theta_dependent():
-            built = built.build(self.theta())
+            built = built.build(self.theta_values())
         if not has_density(built):
             return NO_DENSITY
         if self.importance_sampling == "off":
@@ -605,7 +643,7 @@ class FisherConfig:
             config["target"] = spec.target
         config["parameters"] = list(self.parameter_names)
         config["fitted_parameters"] = list(self.free())
-        config["theta"] = {k: float(v) for k, v in self.theta().items()}
+        config["theta"] = {k: float(v) for k, v in self.theta_values().items()}
         shifted = self.shifted_theta()
         config["theta1_for_kl"] = (
             None if shifted is None else {k: float(v) for k, v in shifted.items()}
@@ -628,7 +666,7 @@ class FisherConfig:
         config["prior"] = (
             None
             if prior is None
-            else f"{first} ~ Normal({float(self.theta()[first])}, {prior}^2), "
+            else f"{first} ~ Normal({float(self.theta_values()[first])}, {prior}^2), "
             "other parameters fixed"
         )
         config["information_convention"] = (
@@ -737,9 +775,9 @@ def _listify(matrix: np.ndarray) -> list:
 
 def _prior_sampler(config: FisherConfig):
     first = config.parameter_names[0]
-    center = float(config.theta()[first])
+    center = float(config.theta_values()[first])
     width = config.prior_std()
-    base = config.theta()
+    base = config.theta_values()
 
     def sample(key: jax.Array) -> dict[str, jax.Array]:
         draw = center + width * jax.random.normal(key, (), config.dtype)
@@ -754,7 +792,7 @@ def _prior_sampler(config: FisherConfig):
 
 def _summary_objects(config: FisherConfig) -> list[summary_bounds.Summary]:
     """The summaries of ``config.summaries`` (``learned`` is separate)."""
-    model, theta = config.model_object(), config.theta()
+    model, theta = config.model_object(), config.theta_values()
     made = {
         "mean": summary_bounds.mean_summary,
         "moments": summary_bounds.moments_summary,
@@ -1187,7 +1225,7 @@ def run_fisher(
 
     start = time.perf_counter()
     model, surrogate = config.model_object(), config.surrogate_object()
-    theta, names = config.theta(), config.parameter_names
+    theta, names = config.theta_values(), config.parameter_names
     root = jax.random.key(config.seed)
     # The first eight keys keep the roles they had before the bounds existed (so
     # the ideal fit's numbers are unchanged bit for bit); the bounds take the last.
