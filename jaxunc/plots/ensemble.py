@@ -56,6 +56,64 @@ COMPARISON_COLORS = (
 """The surrogates' colours on the comparison panel (truth and ideal fit keep theirs)."""
 
 
+def _values(entries: list) -> np.ndarray:
+    """A JSON list of numbers with nulls (no estimate) as float64, nulls as NaN."""
+    return np.array([np.nan if v is None else v for v in entries], np.float64)
+
+
+def _failed_fits(payload: dict[str, Any]) -> np.ndarray:
+    """Per n_gen, the members whose MLE on generated events failed (0 when the
+    payload records no failures)."""
+    failed = payload.get("failures", {}).get("generated", {}).get("mle")
+    return _values([0] * len(payload["n_gen"]) if failed is None else failed)
+
+
+def _draw_floor_and_cramer_rao(
+    ax: Any, payload: dict[str, Any], n_gen: np.ndarray
+) -> None:
+    """The training floor of ``payload`` (dotted, its standard error shaded) and
+    the Cramér-Rao curve 1/√(n_gen I₁) across ``n_gen`` and n_train."""
+    n_train = payload["config"]["n_train"]
+    floor = payload["training_floor"]["mle"]
+    if floor["std"] is not None:
+        ax.axhline(
+            floor["std"],
+            color="0.3",
+            ls=":",
+            lw=1.5,
+            label=f"training floor: std at {N_TRAIN} = {n_train} true events "
+            f"= {floor['std']:.3g}",
+        )
+        ax.axhspan(
+            floor["std"] - floor["std_stderr"],
+            floor["std"] + floor["std_stderr"],
+            color="0.5",
+            alpha=0.15,
+            lw=0,
+        )
+    grid = np.geomspace(min(n_gen.min(), n_train) / 1.5, n_gen.max() * 3.0, 200)
+    ax.plot(
+        grid,
+        1.0 / np.sqrt(grid * payload["fisher_per_event"]["value"]),
+        color=TRUTH_COLOR,
+        lw=1.2,
+        label=rf"Cramér-Rao $1/\sqrt{{{N_GEN_TEX}\, I_1}}$",
+    )
+
+
+def _log_axes(ax: Any, n_train: int, target: str) -> None:
+    """n_train marked, log-log axes with plain n_gen ticks, labels and grid."""
+    ax.axvline(n_train, color="0.6", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis)
+    ax.set_xlabel(f"number of events per member {N_GEN}")
+    ax.set_ylabel(
+        f"std of the maximum-likelihood ${estimate_tex(target)}$ over the ensemble"
+    )
+    ax.grid(True, which="both", alpha=0.25)
+
+
 def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     """Figure 6 for trained surrogates: std of the MLE of the target over the
     ensemble against n_gen (log-log).
@@ -79,32 +137,7 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     target = config["target"]
     figure = new_figure(8, 6)
     ax = figure.subplots()
-    floor = payload["training_floor"]["mle"]
-    if floor["std"] is not None:
-        ax.axhline(
-            floor["std"],
-            color="0.3",
-            ls=":",
-            lw=1.5,
-            label=f"training floor: std at {N_TRAIN} = {n_train} true events "
-            f"= {floor['std']:.3g}",
-        )
-        ax.axhspan(
-            floor["std"] - floor["std_stderr"],
-            floor["std"] + floor["std_stderr"],
-            color="0.5",
-            alpha=0.15,
-            lw=0,
-        )
-    fisher = payload["fisher_per_event"]["value"]
-    grid = np.geomspace(min(n_gen.min(), n_train) / 1.5, n_gen.max() * 3.0, 200)
-    ax.plot(
-        grid,
-        1.0 / np.sqrt(grid * fisher),
-        color=TRUTH_COLOR,
-        lw=1.2,
-        label=rf"Cramér-Rao $1/\sqrt{{{N_GEN_TEX}\, I_1}}$",
-    )
+    _draw_floor_and_cramer_rao(ax, payload, n_gen)
     series = [
         ("truth", payload["truth_std"]["mle"], payload["truth_std_stderr"]["mle"])
     ]
@@ -124,10 +157,7 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
             payload["estimate_std_stderr"]["mle"],
         )
     )
-    failed = np.asarray(
-        payload.get("failures", {}).get("generated", {}).get("mle", [0] * len(n_gen)),
-        np.float64,
-    )
+    failed = _failed_fits(payload)
     members = config["ensemble_size"]
     colors = (TRUTH_COLOR, IDEAL_COLOR, SURROGATE_COLOR)
     markers = ("o", "s", "D")
@@ -136,12 +166,10 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
         if entry is None:
             continue
         label, std, stderr = entry
-        std = np.array([np.nan if v is None else v for v in std], np.float64)
-        stderr = np.array([np.nan if v is None else v for v in stderr], np.float64)
         ax.errorbar(
             n_gen * offsets[number],
-            std,
-            yerr=stderr,
+            _values(std),
+            yerr=_values(stderr),
             fmt=markers[number],
             ms=6,
             color=colors[number],
@@ -150,15 +178,7 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
             label=f"{label}: measured",
         )
     _mark_failures(ax, n_gen, offsets[2], series[2][1], failed, members)
-    ax.axvline(n_train, color="0.6", ls="--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    plain_log_ticks(ax.xaxis)
-    ax.set_xlabel(f"number of events per member {N_GEN}")
-    ax.set_ylabel(
-        f"std of the maximum-likelihood ${estimate_tex(target)}$ over the ensemble"
-    )
-    ax.grid(True, which="both", alpha=0.25)
+    _log_axes(ax, n_train, target)
     ax.legend(loc="upper right", fontsize=9)
     warnings = payload.get("warnings") or []
     if warnings:
@@ -194,7 +214,7 @@ def _mark_failures(
     from matplotlib.lines import Line2D
 
     x = n_gen * offset
-    std = np.array([np.nan if v is None else v for v in std], np.float64)
+    std = _values(std)
     partial = (failed > 0) & np.isfinite(std)
     if np.any(partial):
         ax.plot(
@@ -267,10 +287,6 @@ def comparison_groups(results: Sequence[Any]) -> list[list[dict[str, Any]]]:
     ]
 
 
-def _values(entries: list) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in entries], np.float64)
-
-
 def figure_ensemble_comparison(results: Sequence[Any]) -> Figure:
     """One model, every surrogate: the std of the maximum-likelihood target over
     each ensemble against n_gen (log-log), one series per run of ``results``
@@ -299,34 +315,8 @@ def figure_ensemble_comparison(results: Sequence[Any]) -> Figure:
     n_train, target = config["n_train"], config["target"]
     figure = new_figure(10.5, 6)
     ax = figure.subplots()
-    floor = first["training_floor"]["mle"]
-    if floor["std"] is not None:
-        ax.axhline(
-            floor["std"],
-            color="0.3",
-            ls=":",
-            lw=1.5,
-            label=f"training floor: std at {N_TRAIN} = {n_train} true events "
-            f"= {floor['std']:.3g}",
-        )
-        ax.axhspan(
-            floor["std"] - floor["std_stderr"],
-            floor["std"] + floor["std_stderr"],
-            color="0.5",
-            alpha=0.15,
-            lw=0,
-        )
     every_n_gen = np.concatenate([np.asarray(p["n_gen"], np.float64) for p in payloads])
-    grid = np.geomspace(
-        min(every_n_gen.min(), n_train) / 1.5, every_n_gen.max() * 3.0, 200
-    )
-    ax.plot(
-        grid,
-        1.0 / np.sqrt(grid * first["fisher_per_event"]["value"]),
-        color=TRUTH_COLOR,
-        lw=1.2,
-        label=rf"Cramér-Rao $1/\sqrt{{{N_GEN_TEX}\, I_1}}$",
-    )
+    _draw_floor_and_cramer_rao(ax, first, every_n_gen)
     series = [
         (
             f"truth ({N_GEN} true events)",
@@ -379,31 +369,11 @@ def figure_ensemble_comparison(results: Sequence[Any]) -> Figure:
             zorder=3,
             label=label,
         )
-        if payload is not None:
-            failed = np.asarray(
-                payload.get("failures", {})
-                .get("generated", {})
-                .get("mle", [0] * len(n_gen)),
-                np.float64,
-            )
-            if np.any(failed > 0) or not np.all(np.isfinite(_values(std))):
-                _mark_failures(
-                    ax,
-                    n_gen,
-                    offsets[number],
-                    std,
-                    failed,
-                    payload["config"]["ensemble_size"],
-                )
-    ax.axvline(n_train, color="0.6", ls="--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    plain_log_ticks(ax.xaxis)
-    ax.set_xlabel(f"number of events per member {N_GEN}")
-    ax.set_ylabel(
-        f"std of the maximum-likelihood ${estimate_tex(target)}$ over the ensemble"
-    )
-    ax.grid(True, which="both", alpha=0.25)
+        if payload is not None:  # a surrogate: its failed fits marked
+            members = payload["config"]["ensemble_size"]
+            failed = _failed_fits(payload)
+            _mark_failures(ax, n_gen, offsets[number], std, failed, members)
+    _log_axes(ax, n_train, target)
     # beside the axes: inside, it would hide points (a GAN's std stays high)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, fontsize=8)
     sizes = sorted({p["config"]["ensemble_size"] for p in payloads})
