@@ -508,7 +508,7 @@ def _comparisons(
 ) -> list[Any]:
     """The report sections of every study's ``comparison`` across its runs in
     ``runs`` (figures into ``root/<study>``), for studies with two or more runs."""
-    from jaxunc.report import Section
+    from jaxunc.report import comparison_section
 
     sections = []
     for name, study in studies.items():
@@ -518,15 +518,8 @@ def _comparisons(
         folder = root / name
         for title, finding, numbers, figures in study.comparison(payloads, folder):
             sections.append(
-                Section(
-                    title=f"{name} — {title}",
-                    folder=Path(os.path.relpath(folder, root)).as_posix(),
-                    output="",
-                    finding=finding,
-                    numbers=tuple((str(a), str(b)) for a, b in numbers),
-                    figures=tuple(
-                        Path(os.path.relpath(path, root)).as_posix() for path in figures
-                    ),
+                comparison_section(
+                    f"{name} — {title}", folder, root, finding, numbers, figures
                 )
             )
     return sections

@@ -351,18 +351,19 @@ def finding(study: str, payload: Mapping[str, Any]) -> tuple[str, list]:
         return (f"The JSON could not be summarised ({error}).", [])
 
 
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to the report's folder ``root``, as a link (``""``: the
+    folder itself)."""
+    relative = os.path.relpath(path, root)
+    return "" if relative == "." else Path(relative).as_posix()
+
+
 def section(
     study: str, run: str, folder: Path, root: Path, payload: Mapping[str, Any]
 ) -> Section:
     """The report section of one run of ``study`` whose output folder is
     ``folder`` (inside ``root``, the report's folder), from its JSON ``payload``;
     its figures are the PNG files in ``folder``."""
-    relative = os.path.relpath(folder, root)
-    relative = "" if relative == "." else Path(relative).as_posix()
-    figures = tuple(
-        (Path(relative) / path.name).as_posix() if relative else path.name
-        for path in sorted(folder.glob("*.png"))
-    )
     sentence, numbers = finding(study, payload)
     output = next(
         (p.name for p in sorted(folder.glob("*.json")) if p.name != "partial.json"),
@@ -370,11 +371,31 @@ def section(
     )
     return Section(
         title=f"{study} — {run}" if run else study,
-        folder=relative,
+        folder=_relative(folder, root),
         output=output,
         finding=sentence,
         numbers=tuple((str(a), str(b)) for a, b in numbers),
-        figures=figures,
+        figures=tuple(_relative(path, root) for path in sorted(folder.glob("*.png"))),
+    )
+
+
+def comparison_section(
+    title: str,
+    folder: Path,
+    root: Path,
+    finding: str,
+    numbers: Sequence[tuple[Any, Any]],
+    figures: Sequence[Path],
+) -> Section:
+    """The report section of a comparison across runs (``Study.comparison``):
+    its ``figures`` written into ``folder`` (inside ``root``), no JSON of its own."""
+    return Section(
+        title=title,
+        folder=_relative(folder, root),
+        output="",
+        finding=finding,
+        numbers=tuple((str(a), str(b)) for a, b in numbers),
+        figures=tuple(_relative(path, root) for path in figures),
     )
 
 
