@@ -299,6 +299,7 @@ class FisherConfig:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         check_options(self)
+        set_("_registry_spec", None)  # the flags' spec until a registry's is set
         if self.theta and isinstance(self.model, str) and self.model in MODELS:
             self._theta_into_flags(set_)
         check_at_precision(  # every value a flag gives, used or not (as > 0 is)
@@ -443,27 +444,18 @@ class FisherConfig:
 
     def _theta_into_flags(self, set_: Any) -> None:
         """``theta`` of the Gaussian or the exponential into their own fields (the
-        one place their values live); a parameter given both ways is refused."""
-        own = ("mu", "sigma") if self.model == "gaussian" else ("rate",)
-        unknown = [name for name in self.theta if name not in own]
-        if unknown:
-            raise InvalidArgument(
-                "theta",
-                f"{', '.join(repr(n) for n in unknown)} is not a parameter of the "
-                f"{self.model} model (its parameters: {', '.join(own)})",
-            )
+        one place their values live), checked by the model like any model's θ
+        (``ModelSpec.at``: names, finiteness, domain); a parameter given both
+        ways is refused."""
+        values = self.spec.at(self.theta).theta
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        for name, value in self.theta.items():
+        for name in self.theta:
             if getattr(self, name) != defaults[name]:
                 raise InvalidArgument(
                     "theta",
                     f"{name} is given twice (--{name} and --theta); give it once",
                 )
-            value = float(value)
-            if not math.isfinite(value) or (name != "mu" and value <= 0):
-                bound = "a finite number" if name == "mu" else "a finite number > 0"
-                raise InvalidArgument("theta", f"{name} must be {bound} (got {value})")
-            set_(name, value)
+            set_(name, float(values[name]))
 
     def theta_values(self, **changes: float) -> dict[str, np.ndarray]:
         if self.model == "gaussian":
