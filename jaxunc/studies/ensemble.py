@@ -880,9 +880,17 @@ def floor_holds(
         result.estimate_std_stderr[estimator],
         strict=True,
     ):
-        margin = std - floor["std"]
-        holds.append(margin >= -k_sigma * math.hypot(error, floor["std_stderr"]))
+        holds.append(
+            _at_or_above(std, error, floor["std"], floor["std_stderr"], k_sigma)
+        )
     return holds
+
+
+def _at_or_above(
+    std: float, error: float, floor: float, floor_error: float, k_sigma: float
+) -> bool:
+    """Is ``std`` at or above ``floor`` within ``k_sigma`` combined errors?"""
+    return std - floor >= -k_sigma * math.hypot(error, floor_error)
 
 
 def _std_text(value: float | None, error: float | None) -> str:
@@ -920,7 +928,7 @@ def comparison_finding(
         )
         if None in (std, error, floor["std"], floor["std_stderr"]):
             undetermined.append(name)
-        elif std - floor["std"] >= -k_sigma * math.hypot(error, floor["std_stderr"]):
+        elif _at_or_above(std, error, floor["std"], floor["std_stderr"], k_sigma):
             above.append(name)
         else:
             below.append(name)
