@@ -107,6 +107,35 @@ def _memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(error.detail) from None
 
 
+def _style(text: str) -> str:
+    from jaxunc.plots.style import check_style
+
+    try:
+        return check_style(text)
+    except InvalidArgument as error:
+        raise argparse.ArgumentTypeError(error.detail) from None
+
+
+def _add_style(parser: argparse.ArgumentParser) -> None:
+    from jaxunc.plots.style import STYLES
+
+    parser.add_argument(
+        "--style",
+        type=_style,
+        default="default",
+        metavar="{" + ",".join(STYLES) + "}",
+        help="figure style: default, or hep (mplhep's ROOT style, needs the "
+        "optional mplhep: pip install 'jaxunc[hep]') (default: %(default)s)",
+    )
+
+
+def _figure_style(args: argparse.Namespace) -> Any:
+    """The context that draws figures in the style --style asked for."""
+    from jaxunc.plots.style import figure_style
+
+    return figure_style(getattr(args, "style", None) or "default")
+
+
 def _address(text: str) -> str:
     """``HOST:PORT`` with a port in [1, 65535]."""
     host, _, port = text.rpartition(":")
@@ -292,6 +321,7 @@ def _add_study_parser(commands: Any, study: Any) -> None:
         help="output folder (default: %(default)s)",
     )
     parser.add_argument("--no-plots", action="store_true", help=study.no_plots_help)
+    _add_style(parser)
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
@@ -385,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
         + ("/NAME" if set(STUDIES[name].reproduce) != {""} else "")
         for name in reproduced
     )
+    minutes = round(
+        sum(sum(STUDIES[name].reproduce_seconds.values()) for name in reproduced) / 60
+    )
     reproduce = commands.add_parser(
         "reproduce",
         help="run every study with the paper's defaults into results/",
@@ -392,8 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the studies with their defaults and write results and figures "
             f"under --out: {places}; a report (REPORT.md and index.html, "
             "openable from disk) of every run's finding and figures in each folder "
-            "and in --out.  All of it takes about 15 minutes on an idle 2-core CPU "
-            "(see the README); --only picks studies."
+            f"and in --out.  All of it took {minutes} minutes on a 2-core CPU with "
+            "a cold compile cache (see the README); --only picks studies."
         ),
     )
     reproduce.add_argument(
@@ -437,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no progress bar and no summary table"
     )
     for sub in (reproduce, merge):
+        _add_style(sub)
         _add_debug(sub)
     return parser
 
@@ -613,7 +647,8 @@ def _run_study(
         else:
             payload = _write_json(staging / study.output, result)
             if figures and study.figures is not None:
-                written = study.figures(result, staging)
+                with _figure_style(args):
+                    written = study.figures(result, staging)
             if figures and isinstance(payload, dict):
                 runs = [(study.name, run, staging, payload)]
                 title = f"jaxunc {study.name}" + (f" — {run}" if run else "")
@@ -635,6 +670,36 @@ def _study_command(args: argparse.Namespace, config: Any = None) -> None:
     _run_study(chosen, args, args.out, args.quiet, not args.no_plots, overrides, config)
 
 
+def _clock(seconds: float) -> str:
+    """Seconds as ``m:ss`` (``h:mm:ss`` from an hour on)."""
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return (
+        f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+    )
+
+
+def remaining_seconds(expected: Sequence[float], done: int, elapsed: float) -> float:
+    """Estimated seconds left after ``done`` of the stages whose reference durations
+    are ``expected`` took ``elapsed`` seconds here: the remaining reference time,
+    scaled by how much faster or slower than the reference the done stages ran
+    (before any stage: the reference time itself)."""
+    remaining = sum(expected[done:])
+    reference_done = sum(expected[:done])
+    if done == 0 or reference_done <= 0:
+        return remaining
+    return remaining * elapsed / reference_done
+
+
+def _expected_seconds(studies: Mapping[str, Any], stages: Sequence[tuple]) -> list:
+    """Each stage's reference duration (``Study.reproduce_seconds``); unlisted runs
+    count as the mean of the listed ones (1 s if none is listed)."""
+    listed = [studies[name].reproduce_seconds.get(run) for name, run, _ in stages]
+    known = [seconds for seconds in listed if seconds is not None]
+    fallback = sum(known) / len(known) if known else 1.0
+    return [fallback if seconds is None else seconds for seconds in listed]
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     from jaxunc.studies.registry import STUDIES
 
@@ -647,13 +712,18 @@ def _reproduce(args: argparse.Namespace) -> None:
         if name in only
         for run, overrides in STUDIES[name].reproduce.items()
     ]
+    expected = _expected_seconds(STUDIES, stages)
     runs = []
     for k, (name, run, overrides) in enumerate(stages, 1):
         out = args.out / name / run if run else args.out / name
         label = f"[{k}/{len(stages)}] {name}" + (f" {run}" if run else "")
         begun = time.perf_counter()
         if not args.quiet:
-            print(f"{label}: running into {out}/", flush=True)
+            left = remaining_seconds(expected, k - 1, begun - start)
+            print(
+                f"{label}: running into {out}/ (about {_clock(left)} left in all)",
+                flush=True,
+            )
         payload = _run_study(
             STUDIES[name], args, out, args.quiet, True, overrides, run=run
         )
@@ -661,12 +731,15 @@ def _reproduce(args: argparse.Namespace) -> None:
             runs.append((name, run, out, payload))
         if not args.quiet:
             now = time.perf_counter()
+            left = remaining_seconds(expected, k, now - start)
+            after = f"; about {_clock(left)} left" if k < len(stages) else ""
             print(
                 f"{label}: done in {now - begun:.1f} s "
-                f"({now - start:.1f} s since the start)",
+                f"({now - start:.1f} s since the start{after})",
                 flush=True,
             )
-    comparisons = _comparisons(STUDIES, args.out, runs)
+    with _figure_style(args):
+        comparisons = _comparisons(STUDIES, args.out, runs)
     written = (
         _write_report(args.out, "jaxunc reproduce", runs, comparisons) if runs else []
     )
@@ -689,6 +762,7 @@ _NOT_IDENTITY = frozenset(
         "quiet",
         "debug",
         "no_compile_cache",
+        "style",
         "range",
         "checkpoint",
         "checkpoint_interval",
@@ -838,6 +912,7 @@ def _merge(args: argparse.Namespace) -> None:
     namespace.command = command
     namespace.out = args.out
     namespace.quiet = args.quiet
+    namespace.style = args.style
     namespace.engine_merge = parts
     with _precision_scope(namespace):
         config = _merge_config(STUDIES[command], arguments, args.parts[0])

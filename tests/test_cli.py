@@ -90,6 +90,7 @@ BAD_ARGUMENTS = [
     (["--chunk-size", "0"], "--chunk-size"),
     (["--seed", "-1"], "--seed"),
     (["--precision", "float16"], "--precision"),
+    (["--style", "talk"], "--style"),
 ]
 
 
@@ -211,7 +212,18 @@ def test_reproduce_runs_every_study(tmp_path, monkeypatch, capsys):
         ),
     )
     out = tmp_path / "results"
-    assert run_cli("reproduce", "--only", "ensemble,validate", "--out", str(out)) == 0
+    assert (
+        run_cli(
+            "reproduce",
+            "--only",
+            "ensemble,validate",
+            "--style",
+            "hep",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     ensemble = json.loads(
         (out / "ensemble" / "gaussian-kde" / "ensemble.json").read_text()
     )
@@ -220,7 +232,37 @@ def test_reproduce_runs_every_study(tmp_path, monkeypatch, capsys):
     validate = json.loads((out / "validate" / "ideal" / "validate.json").read_text())
     assert validate["n_required"] == [100, 10000]
     assert not (out / "toy").exists() and not (out / "fisher").exists()
-    assert "reproduce: done" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "reproduce: done" in printed
+    assert "[1/2] ensemble gaussian-kde: running into" in printed
+    assert printed.count("left in all)") == 2 and printed.count("left)") == 1
+
+
+def test_every_reproduced_run_has_its_reference_time():
+    from jaxunc.studies.registry import STUDIES
+
+    for study in STUDIES.values():
+        assert set(study.reproduce_seconds) == set(study.reproduce or ()), study.name
+
+
+def test_remaining_time_scales_the_reference_by_the_observed_speed():
+    from jaxunc.cli import remaining_seconds
+
+    expected = [10.0, 30.0, 60.0]
+    assert remaining_seconds(expected, 0, 0.0) == 100.0
+    # the first stage ran twice as slow as on the reference machine
+    assert remaining_seconds(expected, 1, 20.0) == 180.0
+    assert remaining_seconds(expected, 2, 20.0) == 30.0  # then twice as fast
+    assert remaining_seconds(expected, 3, 200.0) == 0.0
+
+
+def test_hep_style_without_mplhep_is_refused_by_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "mplhep", None)  # import mplhep -> ImportError
+    out = tmp_path / "out"
+    assert run_cli("toy", "--style", "hep", "--out", str(out)) == 2
+    error = capsys.readouterr().err
+    assert "argument --style" in error and "mplhep" in error
+    assert not out.exists()
 
 
 def test_version_prints_the_package_version(capsys):

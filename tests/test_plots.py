@@ -59,3 +59,52 @@ def test_library_ensemble_run_draws_the_command_figure(tmp_path):
     assert [p.name for p in paths] == list(ensemble.FILES)
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert ensemble.save_figures(result.to_json(), tmp_path / "json")[0].exists()
+
+
+def _draw_and_read(folder, name):
+    from matplotlib.image import imread
+
+    from jaxunc.plots.style import new_figure
+
+    figure = new_figure(4, 3)
+    axes = figure.add_subplot()
+    axes.loglog([1, 10, 100], [1.0, 0.3, 0.1], "o-", label="std")
+    axes.set_xlabel("n")
+    axes.legend()
+    path = folder / name
+    figure.savefig(path, dpi=50)
+    return imread(path)
+
+
+def test_hep_style_applies_inside_its_block_only(tmp_path):
+    import matplotlib
+    import numpy as np
+
+    from jaxunc.plots.style import HEP_SIZE_SCALE, figure_style
+
+    before = dict(matplotlib.rcParams)
+    default = _draw_and_read(tmp_path, "default.png")
+    with figure_style("hep"):
+        import mplhep
+
+        assert matplotlib.rcParams["font.size"] == pytest.approx(
+            mplhep.style.ROOT["font.size"] * HEP_SIZE_SCALE
+        )
+        assert matplotlib.rcParams["xtick.direction"] == "in"
+        hep = _draw_and_read(tmp_path, "hep.png")
+    assert dict(matplotlib.rcParams) == before
+    assert default.shape == hep.shape and not np.array_equal(default, hep)
+    with figure_style("default"):
+        assert dict(matplotlib.rcParams) == before
+        again = _draw_and_read(tmp_path, "again.png")
+    assert np.array_equal(default, again)
+
+
+def test_unknown_style_is_refused_by_name():
+    from jaxunc.errors import InvalidArgument
+    from jaxunc.plots.style import figure_style
+
+    with pytest.raises(InvalidArgument, match="default, hep") as error:
+        with figure_style("talk"):
+            pass
+    assert error.value.argument == "style"

@@ -373,6 +373,8 @@ def test_register_study_refuses_bad_records(registries):
         dataclasses.replace(SPREAD, config=dict)
     with pytest.raises(InvalidArgument, match="run"):
         dataclasses.replace(SPREAD, run="run_spread")
+    with pytest.raises(InvalidArgument, match="reproduce_seconds"):
+        dataclasses.replace(SPREAD, reproduce_seconds={"": float("nan")})
     with pytest.raises(InvalidArgument, match="study"):
         registries.study("no-such-study")
 

@@ -6,7 +6,8 @@ matplotlib is imported inside the functions only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +24,14 @@ __all__ = [
     "N_TRAIN",
     "N_TRAIN_TEX",
     "PARAMETER_TEX",
+    "STYLES",
     "SURROGATE_COLOR",
     "TRUTH_COLOR",
     "as_json",
+    "check_style",
     "density",
     "estimate_tex",
+    "figure_style",
     "model_words",
     "new_figure",
     "palette",
@@ -46,6 +50,85 @@ N_TRAIN_TEX = r"n_\mathrm{train}"
 N_GEN = f"${N_GEN_TEX}$"
 N_TRAIN = f"${N_TRAIN_TEX}$"
 BOX = {"boxstyle": "round", "fc": "white", "ec": "0.8"}
+
+
+STYLES = ("default", "hep")
+"""Figure styles: ``"default"`` (matplotlib's, with jaxunc's colours) and ``"hep"``
+(mplhep's ROOT style, for talks in particle physics; needs the optional ``mplhep``:
+``pip install 'jaxunc[hep]'``)."""
+
+HEP_SIZE_SCALE = 0.5
+"""mplhep sizes its fonts and ticks for one 10-inch panel (font 26 pt); jaxunc's
+figures put two or three panels in 8-13 inches, so the ``"hep"`` style takes every
+absolute size at this fraction (font 13 pt)."""
+
+_HEP_SIZES = (
+    "font.size",
+    "axes.linewidth",
+    "xtick.major.size",
+    "xtick.minor.size",
+    "ytick.major.size",
+    "ytick.minor.size",
+    "xtick.major.pad",
+)
+
+
+def check_style(name: Any) -> str:
+    """``name`` if it is a style in ``STYLES`` that can be drawn here; otherwise
+    ``InvalidArgument("style", ...)`` naming the allowed values, or saying that
+    ``"hep"`` needs mplhep when it is not installed."""
+    from jaxunc.errors import InvalidArgument
+
+    if name not in STYLES:
+        raise InvalidArgument(
+            "style", f"must be one of {', '.join(STYLES)} (got {name!r})"
+        )
+    if name == "hep":
+        try:
+            import mplhep  # noqa: F401
+        except ImportError:
+            raise InvalidArgument(
+                "style",
+                "'hep' needs the optional package mplhep, which is not installed "
+                "(pip install 'jaxunc[hep]'); 'default' needs nothing",
+            ) from None
+    return name
+
+
+def _hep_parameters() -> dict[str, Any]:
+    """mplhep's ROOT style with its absolute sizes scaled by ``HEP_SIZE_SCALE``."""
+    import mplhep
+
+    parameters = dict(mplhep.style.ROOT)
+    for name in _HEP_SIZES:
+        if isinstance(parameters.get(name), int | float):
+            parameters[name] = parameters[name] * HEP_SIZE_SCALE
+    parameters.pop("figure.figsize", None)  # every jaxunc figure sets its own
+    # mplhep's math font (TeX Gyre Heros) lacks the radical glyphs of \sqrt, which
+    # jaxunc's labels use: math in STIX sans instead, close to the text's Helvetica.
+    for name in [name for name in parameters if name.startswith("mathtext.")]:
+        del parameters[name]
+    parameters["mathtext.fontset"] = "stixsans"
+    return parameters
+
+
+@contextlib.contextmanager
+def figure_style(name: str = "default") -> Iterator[None]:
+    """Draw and save the figures made inside this block in style ``name`` (one of
+    ``STYLES``); the style applies to figures created *and saved* in the block,
+    through matplotlib's ``rc_context``, and nothing outside it changes::
+
+        with jaxunc.plots.style.figure_style("hep"):
+            jaxunc.plots.save_toy_figures(result, "figures/")
+    """
+    check_style(name)
+    if name == "default":
+        yield
+        return
+    from matplotlib import rc_context
+
+    with rc_context(_hep_parameters()):
+        yield
 
 
 def new_figure(width: float, height: float) -> Figure:

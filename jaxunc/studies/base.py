@@ -631,6 +631,11 @@ class Study:
       no_plots_help: the help of ``--no-plots``.
       reproduce: the runs of ``jaxunc reproduce``: ``{name: config overrides}``,
         each into ``OUT/<study>/<name>`` (``""``: ``OUT/<study>``); None: not run.
+      reproduce_seconds: ``{name: seconds}``, how long each of those runs took on
+        the reference machine (an idle 2-core CPU, compile cache cold), from which
+        ``reproduce`` estimates the time left, scaled by how fast this machine ran
+        the stages already done; runs not listed count as the mean of those that are
+        (names of other runs are ignored).
       notices: warning categories printed as one line ``jaxunc: warning: ...``.
       comparison: ``comparison(payloads, folder) -> [(title, finding, numbers,
         figures)]``: what ``reproduce`` draws and says across this study's runs
@@ -655,6 +660,7 @@ class Study:
     reproduce: Mapping[str, Mapping[str, Any]] | None = dataclasses.field(
         default_factory=_single_run
     )
+    reproduce_seconds: Mapping[str, float] = dataclasses.field(default_factory=dict)
     notices: tuple[type[Warning], ...] = ()
     memory: Callable[[Any], Sequence[tuple[str, int, str]]] | None = None
     comparison: Callable[[Sequence[Mapping[str, Any]], Path], list[tuple]] | None = None
@@ -676,3 +682,9 @@ class Study:
             raise InvalidArgument(
                 "output", f"must be a .json file name (got {self.output!r})"
             )
+        for run, seconds in self.reproduce_seconds.items():
+            if not (isinstance(seconds, int | float) and 0 < seconds < math.inf):
+                raise InvalidArgument(
+                    "reproduce_seconds",
+                    f"must be seconds > 0 (got {seconds!r} for {run!r})",
+                )

@@ -1061,4 +1061,16 @@ STUDY = Study(
         for model in ("gaussian", "camelback")
         for surrogate in ("bootstrap", "kde", "gan", "flow")
     },
+    # Seconds of each run in `jaxunc reproduce` (cold compile cache, 2-core AMD EPYC,
+    # 2026-12-01): the overall time-left estimate.
+    reproduce_seconds={
+        "gaussian-bootstrap": 15,
+        "gaussian-kde": 11,
+        "gaussian-gan": 38,
+        "gaussian-flow": 45,
+        "camelback-bootstrap": 32,
+        "camelback-kde": 22,
+        "camelback-gan": 49,
+        "camelback-flow": 60,
+    },
 )

@@ -1799,6 +1799,15 @@ STUDY = Study(
             for surrogate in ("gan", "flow")
         },
     },
+    # Seconds of each run in `jaxunc reproduce` (cold compile cache, 2-core AMD EPYC,
+    # 2026-12-01): the overall time-left estimate.
+    reproduce_seconds={
+        "": 193,
+        "gaussian-gan": 116,
+        "gaussian-flow": 126,
+        "camelback-gan": 107,
+        "camelback-flow": 130,
+    },
     notices=(LowEffectiveSampleSize,),
     memory=memory_needs,
 )

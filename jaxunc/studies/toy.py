@@ -575,4 +575,7 @@ STUDY = Study(
     figures=figures_from("jaxunc.plots.toy"),
     figure_data=True,
     no_plots_help="skip the figures (and the extra runs behind Figures 4 and 7)",
+    # Seconds of each run in `jaxunc reproduce` (cold compile cache, 2-core AMD EPYC,
+    # 2026-12-01): the overall time-left estimate.
+    reproduce_seconds={"": 23},
 )
