@@ -13,7 +13,8 @@ Contract: for a Threefry key (the JAX default) and ``jax_threefry_partitionable`
 enabled (the default since JAX 0.5), ``jaxunc.random.normal(key, shape, dtype)`` returns
 exactly ``jax.random.normal(key, shape, dtype)``, bit for bit; the same for ``bits``,
 ``uniform``, ``exponential``, ``split`` and ``fold_in`` (the last two matter inside
-long ``lax.scan`` loops such as surrogate training, where every step derives keys).
+long ``lax.scan`` loops such as surrogate training, where every step derives keys;
+``split`` of one key outside ``vmap`` uses JAX's own loop, which compiles faster).
 Tests check this.  Any other key implementation, a 64-bit dtype, or the legacy
 non-partitionable mode falls back to ``jax.random`` itself, so the contract holds
 everywhere and only the speed differs.
@@ -30,7 +31,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
+from jax import custom_batching, lax
 
 __all__ = [
     "bits",
@@ -202,11 +203,44 @@ def fold_in(key: jax.Array, data) -> jax.Array:
     return _wrap_like(key, word0, word1)
 
 
+@functools.cache
+def _split_words(num: int):
+    """``key_data (2,) -> (num, 2)``: the words of ``jax.random.split``, by JAX's own
+    rolled loop for one key and by the unrolled hash under ``vmap``.
+
+    Both give the same bits; they differ in cost.  For one key, the unrolled hash is
+    ~100 scalar operations that XLA's CPU compiler handles slowly: a single
+    (unbatched) GAN training, which splits keys on every step, compiled in 16.5 s
+    against 4.7 s with JAX's loop, and a flow's in 9.9 s against 4.0 s.  Under
+    ``vmap`` (ensembles, the engine's pseudo-experiments) the unrolled hash fuses
+    into vectorised loops and stays the faster choice to run.
+    """
+
+    @custom_batching.custom_vmap
+    def words(key_data: jax.Array) -> jax.Array:
+        keys = jax.random.split(jax.random.wrap_key_data(key_data), num)
+        return jax.random.key_data(keys)
+
+    @words.def_vmap
+    def _batched(axis_size, in_batched, key_data):
+        (batched,) = in_batched
+        if not batched:
+            return words(key_data), False
+        high, low = _flat_counters((num,))
+        word0, word1 = threefry2x32(
+            key_data[:, 0:1], key_data[:, 1:2], high[None], low[None]
+        )
+        return jnp.stack([word0, word1], axis=-1), True
+
+    return words
+
+
 def split(key: jax.Array, num: int = 2) -> jax.Array:
     """Same as ``jax.random.split(key, num)`` (an int ``num``): (num,) keys."""
     key_data = _fast_path_key_data(key, (num,), jnp.float32)
     if key_data is None:
         return jax.random.split(key, num)
-    high, low = _flat_counters((num,))
-    word0, word1 = threefry2x32(key_data[0], key_data[1], high, low)
-    return _wrap_like(key, word0, word1)
+    data = _split_words(int(num))(key_data)
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+    return data
