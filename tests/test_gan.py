@@ -288,9 +288,9 @@ def test_generators_mixture_discriminator_steps_and_rates():
     same data as one vmapped program (each equal, within float32 batching noise, to
     the plain GAN trained alone with that key), weights with a leading axis M,
     losses averaged over them; generated event i comes from generator i mod M.
-    Deterministic per key.  ``discriminator_steps`` and
-    ``discriminator_learning_rate`` change the traced program (their defaults leave
-    it as it was) and enter the repr only when set.  Short, small trainings; the
+    Deterministic per key.  ``discriminator_steps``, ``discriminator_learning_rate``
+    and ``generator_activation`` change the traced program (their defaults leave it
+    as it was) and enter the repr only when set.  Short, small trainings; the
     plain fit is the program ``test_optimizer_argument`` compiles (cache hit)."""
     from jaxunc import random as fast_random
     from jaxunc.surrogates import _nn
@@ -336,7 +336,11 @@ def test_generators_mixture_discriminator_steps_and_rates():
     program = _jaxpr_text(plain.fit, key, data)
     same = GAN(**small, discriminator_steps=1, discriminator_learning_rate=None)
     assert _jaxpr_text(same.fit, key, data) == program
-    for options in ({"discriminator_steps": 2}, {"discriminator_learning_rate": 4e-3}):
+    for options in (
+        {"discriminator_steps": 2},
+        {"discriminator_learning_rate": 4e-3},
+        {"generator_activation": "elu"},
+    ):
         other = GAN(**small, **options)
         assert _jaxpr_text(other.fit, key, data) != program
         name = next(iter(options))
@@ -349,6 +353,7 @@ def test_generators_mixture_discriminator_steps_and_rates():
         ("generators", {"generators": 0}),
         ("generators", {"generators": 2.0}),
         ("discriminator_steps", {"discriminator_steps": 0}),
+        ("generator_activation", {"generator_activation": "relu"}),
         ("discriminator_learning_rate", {"discriminator_learning_rate": -1e-3}),
         (
             "discriminator_learning_rate",

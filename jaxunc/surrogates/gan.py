@@ -18,7 +18,12 @@ defaults some probability leaks into the gap between the bumps and the bumps com
 out too wide (profiled, not hidden): trained on 100 events a GAN is worth 0.67 ± 0.02
 of them in 10 quantiles (the learning rate 2e-3 and R1 weight 4 were chosen by that
 measure among the settings in benchmarks/RESULTS.md; the earlier 5e-3 and 1 gave
-0.27), where the adaptive KDE is worth 1.7.
+0.27), where the adaptive KDE is worth 1.7.  Where its error comes from
+(``benchmarks/bench_gan_diagnosis.py``): a shape bias, the training sample's noise
+and the GAN's own training randomness, in about equal parts; a mixture of
+generators (``generators``) removes only the last, width cuts the first and the last
+(width 128: 0.90 ± 0.06, two such generators 1.01 ± 0.06) at 6.5 and 13 times the
+cost of a training, so neither is a default.
 
 Training: the training sample is standardised (mean 0, standard deviation 1 per
 dimension; shift and scale are kept in the parameters), then ``steps`` alternating
