@@ -2,7 +2,9 @@
 quantile-MSE amplification factor N_equiv/n_train at 10 true-quantile bins and the χ²
 rejection rate of N_required = n_train generated events, each with its standard
 error, for the ideal fit, the adaptive KDE (rule="lcv", the default), the flow and the
-GAN at their registry defaults; the true-sample control beside them.
+GAN at their registry defaults, and the bootstrap (resampling the training sample: a
+surrogate worth exactly its training data, amplification 1 up to the N_gen term);
+the true-sample control beside them.
 
 Camel back (GANplify: unit Gaussian bumps at ±4), n_train = 100, N_gen = 10⁵ for the
 amplification, N_required = 100 for the rejection rate (20 true-quantile bins,
@@ -31,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_toy import machine_info  # noqa: E402
 
-SURROGATES = ("ideal", "kde", "flow", "gan")
+SURROGATES = ("ideal", "kde", "flow", "gan", "bootstrap")
 
 
 def _parse_options(text: str) -> dict:

@@ -281,3 +281,87 @@ def test_protocol_min_train_fit_result_and_losses():
         "discriminator_optimizer_state",
         "average",
     )
+
+
+def test_generators_mixture_discriminator_steps_and_rates():
+    """``generators=M``: M GANs trained from ``fast_random.split(key, M)`` on the
+    same data as one vmapped program (each equal, within float32 batching noise, to
+    the plain GAN trained alone with that key), weights with a leading axis M,
+    losses averaged over them; generated event i comes from generator i mod M.
+    Deterministic per key.  ``discriminator_steps``, ``discriminator_learning_rate``
+    and ``generator_activation`` change the traced program (their defaults leave it
+    as it was) and enter the repr only when set.  Short, small trainings; the
+    plain fit is the program ``test_optimizer_argument`` compiles (cache hit)."""
+    from jaxunc import random as fast_random
+    from jaxunc.surrogates import _nn
+    from jaxunc.surrogates.gan import _activation
+
+    small = {"steps": 20, "record_every": 10, "depth": 1, "width": 8}
+    small["r1_weight"] = 0.0
+    plain = GAN(**small)
+    mixture = GAN(**small, generators=3)
+    data = jax.random.normal(jax.random.key(1), (N_TRAIN,))
+    key = jax.random.key(0)
+    fit = jax.jit(mixture.fit)
+    params = fit(key, data)
+    again = fit(key, data)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert params.generator[0]["w"].shape == (3, plain.noise_dim, 8)
+    assert params.losses["generator"].shape == (2,)
+    plain_fit = jax.jit(plain.fit)
+    for m, member_key in enumerate(fast_random.split(key, 3)):
+        one = plain_fit(member_key, data)
+        for a, b in zip(
+            jax.tree.leaves(one.generator),
+            jax.tree.leaves(params.generator),
+            strict=True,
+        ):
+            np.testing.assert_allclose(b[m], a, rtol=1e-3, atol=1e-3 * np.abs(a).max())
+    events = mixture.sample(jax.random.key(2), params, 7)
+    assert events.shape == (7,)
+    noise = fast_random.normal(jax.random.key(2), (3, 3, plain.noise_dim))
+    shift, scale = params.standardization
+
+    def event(i, generator):
+        weights = _member(params.generator, generator)
+        return shift + scale * _nn.mlp(weights, noise[i // 3, i % 3], _activation)[0]
+
+    expected = np.array([event(i, i % 3) for i in range(7)])
+    np.testing.assert_allclose(events, expected, rtol=1e-5, atol=1e-5)
+    # the wrong assignment (generator i // ceil(n / M), blocks) does not match
+    blocked = np.array([event(i, i // 3) for i in range(7)])
+    assert np.max(np.abs(events - blocked)) > 1e-3
+    assert "generators" not in repr(plain) and "generators=3" in repr(mixture)
+    program = _jaxpr_text(plain.fit, key, data)
+    same = GAN(**small, discriminator_steps=1, discriminator_learning_rate=None)
+    assert _jaxpr_text(same.fit, key, data) == program
+    for options in (
+        {"discriminator_steps": 2},
+        {"discriminator_learning_rate": 4e-3},
+        {"generator_activation": "elu"},
+    ):
+        other = GAN(**small, **options)
+        assert _jaxpr_text(other.fit, key, data) != program
+        name = next(iter(options))
+        assert f"{name}=" in repr(other) and name not in repr(plain)
+
+
+@pytest.mark.parametrize(
+    ("argument", "options"),
+    [
+        ("generators", {"generators": 0}),
+        ("generators", {"generators": 2.0}),
+        ("discriminator_steps", {"discriminator_steps": 0}),
+        ("generator_activation", {"generator_activation": "relu"}),
+        ("discriminator_learning_rate", {"discriminator_learning_rate": -1e-3}),
+        (
+            "discriminator_learning_rate",
+            {"discriminator_learning_rate": 1e-3, "optimizer": optax.sgd(0.1)},
+        ),
+    ],
+)
+def test_bad_mixture_arguments_raise(argument, options):
+    with pytest.raises(InvalidArgument, match=argument) as error:
+        GAN(**options)
+    assert error.value.argument == argument

@@ -18,7 +18,12 @@ defaults some probability leaks into the gap between the bumps and the bumps com
 out too wide (profiled, not hidden): trained on 100 events a GAN is worth 0.67 ± 0.02
 of them in 10 quantiles (the learning rate 2e-3 and R1 weight 4 were chosen by that
 measure among the settings in benchmarks/RESULTS.md; the earlier 5e-3 and 1 gave
-0.27), where the adaptive KDE is worth 1.7.
+0.27), where the adaptive KDE is worth 1.7.  Where its error comes from
+(``benchmarks/bench_gan_diagnosis.py``): a shape bias, the training sample's noise
+and the GAN's own training randomness, in about equal parts; a mixture of
+generators (``generators``) removes only the last, width cuts the first and the last
+(width 128: 0.90 ± 0.06, two such generators 1.01 ± 0.06) at 6.5 and 13 times the
+cost of a training, so neither is a default.
 
 Training: the training sample is standardised (mean 0, standard deviation 1 per
 dimension; shift and scale are kept in the parameters), then ``steps`` alternating
@@ -50,7 +55,7 @@ from jaxunc import random as fast_random
 from jaxunc.errors import InvalidArgument, check_positive_int
 from jaxunc.surrogates import _nn
 
-__all__ = ["GAN", "GANParams", "GANTrainingState"]
+__all__ = ["GAN", "GENERATOR_ACTIVATIONS", "GANParams", "GANTrainingState"]
 
 
 class GANParams(NamedTuple):
@@ -98,6 +103,17 @@ def _activation(x: jax.Array) -> jax.Array:
     return jax.nn.leaky_relu(x, 0.2)
 
 
+GENERATOR_ACTIVATIONS = {
+    "leaky_relu": _activation,
+    "elu": jax.nn.elu,
+    "silu": jax.nn.silu,
+    "softplus": jax.nn.softplus,
+    "tanh": jnp.tanh,
+}
+"""The generator's hidden-layer activations (``generator_activation``); the
+discriminator always uses leaky ReLU (slope 0.2)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class GAN:
     """A small MLP GAN (generator and discriminator), trained with Adam by default.
@@ -135,6 +151,23 @@ class GAN:
         camel back it balanced the bump weights but narrowed the bumps, so it is off
         by default.
       record_every: steps per recorded (block-averaged) loss value.
+      generators: M, the number of GANs (generator and discriminator each) trained
+        from independent keys (``fast_random.split(key, M)`` of the training key) on
+        the same training sample, as one vmapped program inside ``fit``; the
+        surrogate is their equal-weight mixture (generated event i comes from
+        generator i mod M, so every prefix of the sample is balanced).  Averaging
+        generators removes (1 − 1/M) of the variance that the GAN's own training
+        randomness adds to the generated distribution (``bench_gan_diagnosis.py``),
+        at M times the cost of a training.  1 (the default) is the plain GAN.
+      discriminator_steps: discriminator updates per generator update, each on a
+        fresh minibatch and fresh noise (1, the default: alternating updates).
+      discriminator_learning_rate: the discriminator's initial Adam step size
+        (cosine-decayed like the generator's), for two time-scale updates (Heusel et
+        al. 2017); None (the default) is ``learning_rate``.  Must be None when
+        ``optimizer`` is given.
+      generator_activation: the generator's hidden-layer activation, one of
+        ``GENERATOR_ACTIVATIONS`` ("leaky_relu" (slope 0.2, the default), "elu",
+        "silu", "softplus", "tanh"); the discriminator's is always leaky ReLU.
       optimizer: an optax ``GradientTransformation`` that updates both networks
         (each with its own state), e.g. ``optax.adamw(...)``; None (default) is
         ``default_optimizer()``: ``optax.adam(optax.cosine_decay_schedule(
@@ -158,10 +191,23 @@ class GAN:
     ema_decay: float = 0.0
     record_every: int = 50
     optimizer: optax.GradientTransformation | None = None
+    generators: int = 1
+    discriminator_steps: int = 1
+    discriminator_learning_rate: float | None = None
+    generator_activation: str = "leaky_relu"
 
     def __post_init__(self) -> None:
         _nn.check_schedule(self.steps, self.record_every)
-        for name in ("batch_size", "width", "depth", "noise_dim", "pack", "r1_every"):
+        for name in (
+            "batch_size",
+            "width",
+            "depth",
+            "noise_dim",
+            "pack",
+            "r1_every",
+            "generators",
+            "discriminator_steps",
+        ):
             check_positive_int(name, getattr(self, name))
         if self.steps % self.r1_every or self.record_every % self.r1_every:
             raise InvalidArgument(
@@ -180,15 +226,45 @@ class GAN:
                 "ema_decay", f"must be in [0, 1) (got {self.ema_decay!r})"
             )
         _nn.check_optimizer(self.optimizer)
+        if self.generator_activation not in GENERATOR_ACTIVATIONS:
+            raise InvalidArgument(
+                "generator_activation",
+                f"must be one of {sorted(GENERATOR_ACTIVATIONS)} "
+                f"(got {self.generator_activation!r})",
+            )
+        if self.discriminator_learning_rate is not None:
+            _nn.validate_positive_float(
+                "discriminator_learning_rate", self.discriminator_learning_rate
+            )
+            if self.optimizer is not None:
+                raise InvalidArgument(
+                    "discriminator_learning_rate",
+                    "must be None when optimizer is given (got "
+                    f"{self.discriminator_learning_rate!r})",
+                )
 
     def __repr__(self) -> str:
-        return _nn.dataclass_repr(self, omit_if_none=("optimizer",))
+        return _nn.dataclass_repr(
+            self,
+            omit_if_none=("optimizer", "discriminator_learning_rate"),
+            omit_if_default=(
+                "generators",
+                "discriminator_steps",
+                "generator_activation",
+            ),
+        )
 
     @property
     def fit_cost(self) -> int:
         """Work of one fit in event-equivalents (``steps × batch_size``), for the
         engine's step sizing (``jaxunc.surrogates.base.fit_cost``)."""
-        return self.steps * self.batch_size
+        return (
+            self.steps
+            * self.batch_size
+            * self.generators
+            * (1 + self.discriminator_steps)
+            // 2
+        )
 
     @property
     def min_train(self) -> int:
@@ -206,10 +282,36 @@ class GAN:
     def _optimizer(self) -> optax.GradientTransformation:
         return self.default_optimizer() if self.optimizer is None else self.optimizer
 
+    def _discriminator_optimizer(self) -> optax.GradientTransformation:
+        if self.discriminator_learning_rate is None:
+            return self._optimizer()
+        # the discriminator takes discriminator_steps updates per step
+        schedule = optax.cosine_decay_schedule(
+            self.discriminator_learning_rate, self.steps * self.discriminator_steps
+        )
+        return optax.adam(schedule, b1=self.beta1)
+
     def fit(self, key: jax.Array, data: jax.Array) -> GANParams:
-        """Train on ``data`` (n_train,) or (n_train, d); pure and jittable."""
+        """Train on ``data`` (n_train,) or (n_train, d); pure and jittable.  With
+        ``generators = M > 1`` the generator and discriminator weights have a
+        leading axis M and the recorded losses are the means over the M GANs."""
         _nn.check_data(data, self.min_train, "the GAN")
         z_data, standardization = _nn.standardize(data)
+        if self.generators == 1:
+            generator, discriminator, losses = self._fit_one(key, z_data)
+        else:
+            keys = fast_random.split(key, self.generators)
+            generator, discriminator, losses = jax.vmap(
+                self._fit_one, in_axes=(0, None)
+            )(keys, z_data)
+            losses = jax.tree_util.tree_map(lambda v: jnp.mean(v, axis=0), losses)
+        return GANParams(generator, discriminator, standardization, losses)
+
+    def _fit_one(
+        self, key: jax.Array, z_data: jax.Array
+    ) -> tuple[list, list, dict[str, jax.Array]]:
+        """One GAN trained on the standardised sample ``z_data`` (n, d): the
+        (averaged) generator, the discriminator and the recorded losses."""
         dtype = z_data.dtype
         dim = z_data.shape[1]
         hidden = (self.width,) * self.depth
@@ -218,17 +320,22 @@ class GAN:
         generator = _nn.init_mlp(g_key, (self.noise_dim, *hidden, dim), dtype)
         discriminator = _nn.init_mlp(d_key, (self.pack * dim, *hidden, 1), dtype)
         optimizer = self._optimizer()
+        d_optimizer = self._discriminator_optimizer()
         state = GANTrainingState(
             generator=generator,
             discriminator=discriminator,
             generator_optimizer_state=optimizer.init(generator),
-            discriminator_optimizer_state=optimizer.init(discriminator),
+            discriminator_optimizer_state=d_optimizer.init(discriminator),
             average=generator,
         )
         batch = min(self.batch_size, z_data.shape[0])
         batch -= batch % self.pack
         step = functools.partial(
-            self._step, data=z_data, batch=batch, optimizer=optimizer
+            self._step,
+            data=z_data,
+            batch=batch,
+            optimizer=optimizer,
+            d_optimizer=d_optimizer,
         )
         if self.r1_every > 1:
             step = functools.partial(self._lazy_group, step=step)
@@ -239,7 +346,7 @@ class GAN:
             self.steps // self.r1_every,
             self.record_every // self.r1_every,
         )
-        return GANParams(state.average, state.discriminator, standardization, losses)
+        return state.average, state.discriminator, losses
 
     def _lazy_group(
         self, state: GANTrainingState, key: jax.Array, *, step
@@ -263,23 +370,34 @@ class GAN:
         data: jax.Array,
         batch: int,
         optimizer: optax.GradientTransformation,
+        d_optimizer: optax.GradientTransformation,
         r1_scale: int = 1,
     ) -> tuple[GANTrainingState, dict[str, jax.Array]]:
-        """One discriminator update then one generator update on a minibatch of
+        """One discriminator update (``discriminator_steps`` updates, each on its own
+        minibatch and noise) then one generator update on a minibatch of
         ``batch`` standardised events of ``data`` (n, d); returns the new state
         and this step's ``{"generator", "discriminator"}`` losses.  The R1
         penalty's weight is ``r1_scale × r1_weight`` (0: no penalty, its second-
         order backward pass not traced)."""
         generator, discriminator, g_opt, d_opt, average = state
+        g_activation = GENERATOR_ACTIVATIONS[self.generator_activation]
         dtype = data.dtype
-        batch_key, noise_key, noise_key_2 = fast_random.split(key, 3)
-        real = _nn.minibatch(batch_key, data, batch)
+        if self.discriminator_steps == 1:
+            batch_key, noise_key, noise_key_2 = fast_random.split(key, 3)
+            d_keys = [(batch_key, noise_key)]
+        else:
+            batch_key, noise_key, noise_key_2, extra = fast_random.split(key, 4)
+            extra = fast_random.split(extra, 2 * (self.discriminator_steps - 1))
+            d_keys = [(batch_key, noise_key)] + [
+                (extra[2 * i], extra[2 * i + 1])
+                for i in range(self.discriminator_steps - 1)
+            ]
 
         def logits(d_params, x):
             packed = x.reshape(x.shape[0] // self.pack, -1)
             return _nn.mlp(d_params, packed, _activation)[:, 0]
 
-        def d_loss(d_params, fake):
+        def d_loss(d_params, fake, real):
             cross_entropy = jnp.mean(jax.nn.softplus(-logits(d_params, real)))
             cross_entropy += jnp.mean(jax.nn.softplus(logits(d_params, fake)))
             if not (self.r1_weight and r1_scale):
@@ -289,16 +407,22 @@ class GAN:
             weight = jnp.asarray(0.5 * self.r1_weight * r1_scale, dtype)
             return cross_entropy + weight * penalty, cross_entropy
 
-        noise = fast_random.normal(noise_key, (batch, self.noise_dim), dtype)
-        fake = _nn.mlp(generator, noise, _activation)
-        grads, d_value = jax.grad(d_loss, has_aux=True)(discriminator, fake)
-        discriminator, d_opt = _nn.apply_optimizer(
-            optimizer, grads, d_opt, discriminator
-        )
+        d_values = []
+        for batch_key, noise_key in d_keys:
+            real = _nn.minibatch(batch_key, data, batch)
+            noise = fast_random.normal(noise_key, (batch, self.noise_dim), dtype)
+            fake = _nn.mlp(generator, noise, g_activation)
+            grads, d_value = jax.grad(d_loss, has_aux=True)(discriminator, fake, real)
+            discriminator, d_opt = _nn.apply_optimizer(
+                d_optimizer, grads, d_opt, discriminator
+            )
+            d_values.append(d_value)
+        if len(d_values) > 1:
+            d_value = sum(d_values[1:], d_values[0]) / len(d_values)
 
         def g_loss(g_params):
             noise = fast_random.normal(noise_key_2, (batch, self.noise_dim), dtype)
-            fake = _nn.mlp(g_params, noise, _activation)
+            fake = _nn.mlp(g_params, noise, g_activation)
             return jnp.mean(jax.nn.softplus(-logits(discriminator, fake)))
 
         g_value, grads = jax.value_and_grad(g_loss)(generator)
@@ -315,8 +439,19 @@ class GAN:
         check_positive_int("n", n)
         shift, scale = params.standardization
         dtype = shift.dtype
-        noise = fast_random.normal(key, (n, self.noise_dim), dtype)
-        z = _nn.mlp(params.generator, noise, _activation)
+        g_activation = GENERATOR_ACTIVATIONS[self.generator_activation]
+        if self.generators == 1:
+            noise = fast_random.normal(key, (n, self.noise_dim), dtype)
+            z = _nn.mlp(params.generator, noise, g_activation)
+        else:
+            per_generator = -(-n // self.generators)
+            noise = fast_random.normal(
+                key, (per_generator, self.generators, self.noise_dim), dtype
+            )
+            z = jax.vmap(
+                lambda g, x: _nn.mlp(g, x, g_activation), in_axes=(0, 1), out_axes=1
+            )(params.generator, noise)
+            z = z.reshape(per_generator * self.generators, -1)[:n]
         if shift.ndim == 0:
             z = z[:, 0]
         return shift + scale * z
