@@ -152,7 +152,7 @@ def figure_ensemble_std_vs_ngen(result: Any) -> Figure:
     )
     series.append(
         (
-            f"{config['surrogate']} (trained per member)",
+            f"{surrogate_words(config['surrogate'])} (trained per member)",
             payload["estimate_std"]["mle"],
             payload["estimate_std_stderr"]["mle"],
         )
