@@ -181,9 +181,9 @@ def exponential(key: jax.Array, shape=(), dtype=jnp.float32) -> jax.Array:
     return lax.neg(lax.log1p(lax.neg(u)))
 
 
-def _wrap_like(key: jax.Array, word0: jax.Array, word1: jax.Array) -> jax.Array:
-    """Key words (..., 2) in the same form as ``key`` (typed or raw uint32)."""
-    data = jnp.stack([word0, word1], axis=-1)
+def _wrap_like(key: jax.Array, data: jax.Array) -> jax.Array:
+    """Key words ``data`` (..., 2) in the same form as ``key`` (typed or raw
+    uint32)."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
     return data
@@ -200,7 +200,7 @@ def fold_in(key: jax.Array, data) -> jax.Array:
     else:
         count = jnp.asarray(data).astype(np.uint32)
     word0, word1 = threefry2x32(key_data[0], key_data[1], np.uint32(0), count)
-    return _wrap_like(key, word0, word1)
+    return _wrap_like(key, jnp.stack([word0, word1], axis=-1))
 
 
 @functools.cache
@@ -240,7 +240,4 @@ def split(key: jax.Array, num: int = 2) -> jax.Array:
     key_data = _fast_path_key_data(key, (num,), jnp.float32)
     if key_data is None:
         return jax.random.split(key, num)
-    data = _split_words(int(num))(key_data)
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
-    return data
+    return _wrap_like(key, _split_words(int(num))(key_data))
