@@ -347,6 +347,33 @@ def test_generators_mixture_discriminator_steps_and_rates():
         assert f"{name}=" in repr(other) and name not in repr(plain)
 
 
+def test_discriminator_schedule_spans_all_its_updates():
+    """With ``discriminator_steps = k`` the discriminator takes ``k × steps`` Adam
+    updates: its cosine schedule must still be above 0 after ``steps`` of them (it
+    ended there when it shared the generator's schedule) and reach 0 at the end."""
+    from jaxunc.surrogates import _nn
+
+    def step_sizes(optimizer, updates):
+        params = jnp.zeros((), jnp.float32)
+        state = optimizer.init(params)
+        sizes = []
+        for _ in range(updates):
+            new, state = _nn.apply_optimizer(
+                optimizer, jnp.ones((), jnp.float32), state, params
+            )
+            sizes.append(abs(float(new - params)))
+            params = new
+        return sizes
+
+    gan = GAN(steps=10, record_every=5, discriminator_steps=2)
+    sizes = step_sizes(gan._discriminator_optimizer(), 2 * gan.steps)
+    assert sizes[gan.steps] > 0.1 * sizes[0]
+    assert sizes[-1] < 0.05 * sizes[0]
+    # one update per step: the plain GAN's schedule ends after its steps
+    plain = GAN(steps=10, record_every=5)._discriminator_optimizer()
+    assert step_sizes(plain, gan.steps + 1)[-1] == 0.0
+
+
 @pytest.mark.parametrize(
     ("argument", "options"),
     [

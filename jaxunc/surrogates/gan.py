@@ -160,7 +160,9 @@ class GAN:
         randomness adds to the generated distribution (``bench_gan_diagnosis.py``),
         at M times the cost of a training.  1 (the default) is the plain GAN.
       discriminator_steps: discriminator updates per generator update, each on a
-        fresh minibatch and fresh noise (1, the default: alternating updates).
+        fresh minibatch and fresh noise (1, the default: alternating updates); the
+        discriminator's default schedule spans its ``steps × discriminator_steps``
+        updates.
       discriminator_learning_rate: the discriminator's initial Adam step size
         (cosine-decayed like the generator's), for two time-scale updates (Heusel et
         al. 2017); None (the default) is ``learning_rate``.  Must be None when
@@ -276,20 +278,31 @@ class GAN:
         """Adam with first-moment decay ``beta1`` and step size ``learning_rate``
         cosine-decayed to 0 over ``steps``: what trains the networks unless
         ``optimizer`` is given."""
-        schedule = optax.cosine_decay_schedule(self.learning_rate, self.steps)
+        return self._cosine_adam(self.learning_rate, self.steps)
+
+    def _cosine_adam(
+        self, learning_rate: float, updates: int
+    ) -> optax.GradientTransformation:
+        """Adam (first-moment decay ``beta1``) with ``learning_rate`` cosine-decayed
+        to 0 over ``updates`` optimiser updates."""
+        schedule = optax.cosine_decay_schedule(learning_rate, updates)
         return optax.adam(schedule, b1=self.beta1)
 
     def _optimizer(self) -> optax.GradientTransformation:
         return self.default_optimizer() if self.optimizer is None else self.optimizer
 
     def _discriminator_optimizer(self) -> optax.GradientTransformation:
-        if self.discriminator_learning_rate is None:
-            return self._optimizer()
-        # the discriminator takes discriminator_steps updates per step
-        schedule = optax.cosine_decay_schedule(
-            self.discriminator_learning_rate, self.steps * self.discriminator_steps
+        """The given ``optimizer``, else Adam from ``discriminator_learning_rate``
+        (None: ``learning_rate``) decayed over the discriminator's own
+        ``steps × discriminator_steps`` updates, so that its step size reaches 0 at
+        the end of training, not part-way through it."""
+        if self.optimizer is not None:
+            return self.optimizer
+        rate = self.discriminator_learning_rate
+        return self._cosine_adam(
+            self.learning_rate if rate is None else rate,
+            self.steps * self.discriminator_steps,
         )
-        return optax.adam(schedule, b1=self.beta1)
 
     def fit(self, key: jax.Array, data: jax.Array) -> GANParams:
         """Train on ``data`` (n_train,) or (n_train, d); pure and jittable.  With
