@@ -632,10 +632,10 @@ class Study:
       reproduce: the runs of ``jaxunc reproduce``: ``{name: config overrides}``,
         each into ``OUT/<study>/<name>`` (``""``: ``OUT/<study>``); None: not run.
       reproduce_seconds: ``{name: seconds}``, how long each of those runs took on
-        the reference machine (an idle 2-core CPU, compile cache cold), from which
-        ``reproduce`` estimates the time left, scaled by how fast this machine ran
-        the stages already done; runs not listed count as the mean of those that are
-        (names of other runs are ignored).
+        the reference machine (this project's 2-core CPU, compile cache cold),
+        from which ``reproduce`` estimates the time left, scaled by how fast this
+        machine ran the stages already done; runs not listed count as the mean of
+        those that are (names of other runs are ignored).
       notices: warning categories printed as one line ``jaxunc: warning: ...``.
       comparison: ``comparison(payloads, folder) -> [(title, finding, numbers,
         figures)]``: what ``reproduce`` draws and says across this study's runs
