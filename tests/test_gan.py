@@ -294,7 +294,7 @@ def test_generators_mixture_discriminator_steps_and_rates():
     plain fit is the program ``test_optimizer_argument`` compiles (cache hit)."""
     from jaxunc import random as fast_random
     from jaxunc.surrogates import _nn
-    from jaxunc.surrogates.gan import _activation
+    from jaxunc.surrogates.gan import GENERATOR_ACTIVATIONS
 
     small = {"steps": 20, "record_every": 10, "depth": 1, "width": 8}
     small["r1_weight"] = 0.0
@@ -325,7 +325,8 @@ def test_generators_mixture_discriminator_steps_and_rates():
 
     def event(i, generator):
         weights = _member(params.generator, generator)
-        return shift + scale * _nn.mlp(weights, noise[i // 3, i % 3], _activation)[0]
+        activation = GENERATOR_ACTIVATIONS[mixture.generator_activation]
+        return shift + scale * _nn.mlp(weights, noise[i // 3, i % 3], activation)[0]
 
     expected = np.array([event(i, i % 3) for i in range(7)])
     np.testing.assert_allclose(events, expected, rtol=1e-5, atol=1e-5)
@@ -339,7 +340,7 @@ def test_generators_mixture_discriminator_steps_and_rates():
     for options in (
         {"discriminator_steps": 2},
         {"discriminator_learning_rate": 4e-3},
-        {"generator_activation": "elu"},
+        {"generator_activation": "leaky_relu"},
     ):
         other = GAN(**small, **options)
         assert _jaxpr_text(other.fit, key, data) != program
