@@ -1180,7 +1180,29 @@ def _failure(args: Any, error: BaseException, debug: bool) -> int:
     return EXIT_FAILURE
 
 
+def _one_cpu_device_per_core(args: argparse.Namespace) -> None:
+    """Give JAX one CPU device per core this process may run on, so the engine
+    spreads each chunk's vectorised steps over the cores (one XLA execution uses
+    one core).  Results do not depend on the device count (the engine's
+    guarantee), and the devices share one compiled program.  Left alone when the
+    user chose (``JAX_NUM_CPU_DEVICES``, ``jax.config``, or
+    ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``), in a
+    ``--coordinator`` run, and when JAX is already running in this process
+    (``main`` called from Python code that has used JAX)."""
+    import jax
+
+    chosen = jax.config.jax_num_cpu_devices >= 0 or (
+        "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    )
+    if chosen or getattr(args, "coordinator", None) is not None:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    with contextlib.suppress(RuntimeError):  # JAX's backends already initialised
+        jax.config.update("jax_num_cpu_devices", max(cores, 1))
+
+
 def _run(args: argparse.Namespace) -> None:
+    _one_cpu_device_per_core(args)
     writer = _start_distributed(args) if hasattr(args, "coordinator") else True
     with _precision_scope(args):
         if getattr(args, "range", None) is not None:

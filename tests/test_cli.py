@@ -4,6 +4,7 @@ written)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -141,10 +142,67 @@ def test_progress_bar_is_quiet_when_not_a_terminal(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        # without the suite's one-device setting (conftest.py): the command's own
+        env={k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"},
     )
     assert process.returncode == 0, process.stderr
     assert "PE/s" not in process.stderr and "%|" not in process.stderr
     assert "events/s" in process.stdout  # the summary table still prints
+    # The command gives JAX one CPU device per core it may use.
+    runtime = json.loads((tmp_path / "summary.json").read_text())["runtime"]
+    assert runtime["device_count"] == len(os.sched_getaffinity(0))
+
+
+_DEVICES_SCRIPT = """
+import argparse, sys, jax
+from jaxunc.cli import _one_cpu_device_per_core
+_one_cpu_device_per_core(argparse.Namespace(coordinator=sys.argv[1] or None))
+print(len(jax.devices("cpu")))
+"""
+
+
+@pytest.mark.parametrize(
+    ("environment", "coordinator", "expected"),
+    [
+        ({}, "", "cores"),
+        ({"JAX_NUM_CPU_DEVICES": "1"}, "", 1),
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, "", 3),
+        ({}, "127.0.0.1:1234", 1),
+    ],
+)
+def test_one_cpu_device_per_core_unless_chosen(environment, coordinator, expected):
+    """The command's device default, and the user's choices that it leaves alone:
+    JAX's own variable, the XLA flag, and a multi-process run."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")
+    }
+    env.update(environment)
+    process = subprocess.run(
+        [sys.executable, "-c", _DEVICES_SCRIPT, coordinator],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert process.returncode == 0, process.stderr
+    cores = len(os.sched_getaffinity(0))
+    assert int(process.stdout) == (cores if expected == "cores" else expected)
+
+
+def test_device_default_leaves_a_running_jax_alone():
+    """Called from Python after JAX has run (this test process), the command keeps
+    JAX's devices instead of failing."""
+    import argparse
+
+    import jax
+
+    from jaxunc.cli import _one_cpu_device_per_core
+
+    before = len(jax.devices())
+    _one_cpu_device_per_core(argparse.Namespace())
+    assert len(jax.devices()) == before
 
 
 def test_reproduce_runs_the_paper_toy_defaults(tmp_path):

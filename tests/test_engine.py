@@ -438,12 +438,19 @@ _DEVICE_SCRIPT = """
 import sys
 import jax
 import numpy as np
+import jaxunc.engine.run as engine_run
 from jaxunc import Chain, Gaussian, IdealFit, SampleMean, run_chain
+loaded = []
+load = engine_run._load_on_device
+engine_run._load_on_device = lambda c, d: loaded.append(load(c, d)) or loaded[-1]
 theta = {"mu": np.float32(0), "sigma": np.float32(1)}
 surrogate = IdealFit(Gaussian(), theta, ("mu", "sigma"))
 chain = Chain(Gaussian(), theta, surrogate, SampleMean(), 100, (10, 50))
 run = run_chain(chain, jax.random.key(1), 3000, chunk_size=1000, progress=False)
 assert run.stats.device_count == len(jax.devices())
+# Compiled once, every further device loading that binary instead of compiling;
+# never a program read from the persistent cache (XLA cannot copy those).
+assert len([e for e in loaded if e is not None]) == int(sys.argv[2]), loaded
 fields = ("mean", "std", "std_stderr", "failures")
 names = sorted(run.outputs)
 values = [run.outputs[n][f].astype(np.float64) for n in names for f in fields]
@@ -452,17 +459,54 @@ np.save(sys.argv[1], np.concatenate([v.ravel() for v in values]))
 
 
 def test_identical_results_on_one_and_two_devices(tmp_path):
-    """Chunks sharded over 2 (simulated host) devices give the same bits as 1."""
+    """Chunks sharded over 2 (simulated host) devices give the same bits as 1.  The
+    second device runs the first one's compiled program, loaded, not recompiled;
+    when the first device's program comes from JAX's persistent cache (which XLA
+    cannot copy to another device), the second compiles its own."""
+    cache = tmp_path / "xla-cache"
+    runs = [  # (devices, persistent cache folder or None, expected loads)
+        (1, None, 0),
+        (2, cache, 1),  # compile once (into the cache), load on device 1
+        (2, cache, 0),  # device 0's program from the cache: compile for device 1
+    ]
     results = []
-    for devices in (1, 2):
+    for index, (devices, cache_folder, loads) in enumerate(runs):
         env = dict(os.environ)
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-        path = tmp_path / f"{devices}.npy"
+        env.pop("JAX_NUM_CPU_DEVICES", None)  # the suite's default (conftest.py)
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        if cache_folder is not None:
+            env["JAX_COMPILATION_CACHE_DIR"] = str(cache_folder)
+        path = tmp_path / f"{index}.npy"
         subprocess.run(
-            [sys.executable, "-c", _DEVICE_SCRIPT, str(path)],
+            [sys.executable, "-c", _DEVICE_SCRIPT, str(path), str(loads)],
             env=env,
             check=True,
             timeout=300,
         )
-        results.append(np.load(path))
-    assert results[0].tobytes() == results[1].tobytes()
+        results.append(np.load(path).tobytes())
+    assert results[0] == results[1] == results[2]
+
+
+def test_compiled_program_loads_on_a_device_with_the_same_bits():
+    """``_load_on_device`` gives an executable that computes the same bits as the
+    compiled one; a program with a host callback cannot be serialised, and the
+    engine is told so (None: it compiles for that device instead)."""
+    from jaxunc.engine.run import _load_on_device
+
+    device = jax.devices()[0]
+    x = jax.device_put(jnp.linspace(-3.0, 3.0, 1001, dtype=jnp.float32), device)
+    compiled = (
+        jax.jit(lambda v: jnp.cumsum(jnp.tanh(v) * jnp.exp(v))).lower(x).compile()
+    )
+    loaded = _load_on_device(compiled, device)
+    assert loaded is not None
+    assert np.asarray(loaded(x)).tobytes() == np.asarray(compiled(x)).tobytes()
+
+    def host(v):
+        return np.sin(v)
+
+    with_callback = jax.jit(
+        lambda v: jax.pure_callback(host, jax.ShapeDtypeStruct(v.shape, v.dtype), v)
+    )
+    assert _load_on_device(with_callback.lower(x).compile(), device) is None

@@ -111,6 +111,7 @@ def _free_port() -> int:
 def _spawn(args, devices: int) -> subprocess.Popen:
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env.pop("JAX_NUM_CPU_DEVICES", None)  # the suite's default (conftest.py)
     return subprocess.Popen(
         [sys.executable, "-c", SUBPROCESS, *map(str, args)],
         env=env,

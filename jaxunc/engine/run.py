@@ -24,6 +24,9 @@ The chain itself (θ → D_train → fit → D_gen) is ``jaxunc.engine.chain``.
 from __future__ import annotations
 
 import collections
+import io
+import pickle
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -412,10 +415,16 @@ def _compile(run: _Run, plan: Plan) -> tuple[list[tuple], float]:
     chunk (dispatched asynchronously, so they run concurrently).  A program
     partitioned over several devices is compiled differently by XLA and can change
     the last bits of, e.g., a Newton fit; this keeps 1, 2 or 4 devices identical bit
-    for bit.
+    for bit.  When XLA compiled the first device's program in this call, the other
+    devices load that same binary (``_load_on_device``: a fraction of a second,
+    where compiling again took as long as the first time).  A program that JAX's
+    persistent cache supplied is compiled (or read from that cache) per device
+    instead: XLA:CPU cannot serialise a program it read back from disk (JAX 0.10:
+    the copy fails at run time with "Function ... not found").
     """
     chunk = _chunk_function(run.traced, plan.per_device, plan.width)
     executables, compile_seconds = [], 0.0
+    template = None
     for device in run.devices:
         cache_key = (
             str(run.traced.closed.jaxpr),  # with object addresses: distinct callbacks
@@ -426,18 +435,107 @@ def _compile(run: _Run, plan: Plan) -> tuple[list[tuple], float]:
             device.id,
             jax.config.jax_enable_x64,
         )
-        compiled = _COMPILED.get(cache_key)
-        if compiled is None:
+        entry = _COMPILED.get(cache_key)
+        if entry is None:
             compile_start = time.perf_counter()
-            placed = jax.device_put((run.key, jnp.uint32(0), jnp.int32(0)), device)
-            compiled = jax.jit(chunk).lower(*placed).compile()
+            loaded = None if template is None else _load_on_device(template, device)
+            if loaded is not None:
+                entry = (loaded, False)
+            else:
+                placed = jax.device_put((run.key, jnp.uint32(0), jnp.int32(0)), device)
+                entry = _compile_and_tell(jax.jit(chunk), placed)
             compile_seconds += time.perf_counter() - compile_start
-            _COMPILED[cache_key] = compiled
+            _COMPILED[cache_key] = entry
             while len(_COMPILED) > _COMPILED_CACHE_SIZE:
                 _COMPILED.popitem(last=False)
         _COMPILED.move_to_end(cache_key)
+        compiled, compiled_here = entry
+        if template is None and compiled_here:
+            template = compiled
         executables.append((device, jax.device_put(run.key, device), compiled))
     return executables, compile_seconds
+
+
+_CACHE_EVENTS = threading.local()
+"""``log``: the persistent-cache events of the compilation in progress (None
+outside ``_compile_and_tell``)."""
+
+
+def _record_cache_event(event: str, **_: Any) -> None:
+    log = getattr(_CACHE_EVENTS, "log", None)
+    if log is not None and event.startswith("/jax/compilation_cache/"):
+        log.append(event)
+
+
+jax.monitoring.register_event_listener(_record_cache_event)
+
+
+def _compile_and_tell(function: Any, arguments: tuple) -> tuple[Any, bool]:
+    """``function.lower(*arguments).compile()`` and whether XLA compiled it in this
+    call: True after a persistent-cache miss, or without a cache hit while the
+    persistent cache is off; False when the program came from that cache (or, the
+    cache on, from JAX's in-memory cache, which may hold one that did)."""
+    _CACHE_EVENTS.log = []
+    try:
+        compiled = function.lower(*arguments).compile()
+    finally:
+        events, _CACHE_EVENTS.log = _CACHE_EVENTS.log, None
+    if "/jax/compilation_cache/cache_misses" in events:
+        return compiled, True
+    cache_on = jax.config.jax_enable_compilation_cache and bool(
+        jax.config.jax_compilation_cache_dir
+    )
+    return compiled, not cache_on and "/jax/compilation_cache/cache_hits" not in events
+
+
+class _ExecutableLoader(pickle.Unpickler):
+    """Reads ``jax.experimental.serialize_executable.serialize``'s payload back with
+    its executable assigned to ``device`` (and its recorded device, the one it was
+    compiled for, replaced by ``device``)."""
+
+    def __init__(self, payload: bytes, device: jax.Device):
+        super().__init__(io.BytesIO(payload))
+        self.device = device
+
+    def persistent_load(self, pid):
+        from jax._src.lib import xla_client  # no public route to these (JAX 0.10)
+
+        kind = pid[0]
+        if kind == "exec":
+            options = xla_client.CompileOptions()
+            options.executable_build_options.device_assignment = (
+                xla_client.DeviceAssignment.create(np.array([[self.device.id]]))
+            )
+            return self.device.client.deserialize_executable(
+                pid[1],
+                executable_devices=xla_client.DeviceList((self.device,)),
+                compile_options=options,
+            )
+        if kind == "device":
+            return self.device
+        if kind == "client":
+            return self.device.client
+        raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+
+
+def _load_on_device(compiled: Any, device: jax.Device) -> Any | None:
+    """The compiled single-device program ``compiled`` as an executable on
+    ``device``: the same machine code (so the same bits), loaded instead of
+    compiled again.  None where the executable cannot be serialised (e.g. a
+    program with host callbacks, or one with hoisted constant arguments) or the
+    backend refuses to load it elsewhere; the caller then compiles for ``device``."""
+    from jax.experimental import serialize_executable
+
+    if getattr(getattr(compiled, "_params", None), "const_args", None):
+        return None
+    try:
+        payload, in_tree, out_tree = serialize_executable.serialize(compiled)
+        unloaded, args_info, no_kwargs = _ExecutableLoader(payload, device).load()
+        return jax.stages.Compiled(
+            unloaded.load(), [], in_tree.unflatten(args_info), out_tree, no_kwargs
+        )
+    except Exception:  # any failure (private API changed...): compile instead
+        return None
 
 
 def _device_steps(plan: Plan, first: int, devices: int) -> list[int]:
