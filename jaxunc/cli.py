@@ -1181,15 +1181,22 @@ def _failure(args: Any, error: BaseException, debug: bool) -> int:
 
 
 def _one_cpu_device_per_core(args: argparse.Namespace) -> None:
-    """Give JAX one CPU device per core this process may run on, so the engine
-    spreads each chunk's vectorised steps over the cores (one XLA execution uses
-    one core).  Results do not depend on the device count (the engine's
+    """For a study that asks for it (``Study.cpu_device_per_core``), give JAX one
+    CPU device per core this process may run on, so the engine spreads each
+    chunk's vectorised steps over the cores (a GAN training's XLA execution keeps
+    one core busy).  Results do not depend on the device count (the engine's
     guarantee), and the devices share one compiled program.  Left alone when the
     user chose (``JAX_NUM_CPU_DEVICES``, ``jax.config``, or
     ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``), in a
     ``--coordinator`` run, and when JAX is already running in this process
     (``main`` called from Python code that has used JAX)."""
     import jax
+
+    from jaxunc.studies.registry import STUDIES
+
+    chosen_study = STUDIES.get(getattr(args, "command", None))
+    if chosen_study is None or not chosen_study.cpu_device_per_core:
+        return
 
     chosen = jax.config.jax_num_cpu_devices >= 0 or (
         "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")

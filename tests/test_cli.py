@@ -148,30 +148,36 @@ def test_progress_bar_is_quiet_when_not_a_terminal(tmp_path):
     assert process.returncode == 0, process.stderr
     assert "PE/s" not in process.stderr and "%|" not in process.stderr
     assert "events/s" in process.stdout  # the summary table still prints
-    # The command gives JAX one CPU device per core it may use.
+    # The toy does not ask for one CPU device per core (XLA's threads fill them).
     runtime = json.loads((tmp_path / "summary.json").read_text())["runtime"]
-    assert runtime["device_count"] == len(os.sched_getaffinity(0))
+    assert runtime["device_count"] == 1
 
 
 _DEVICES_SCRIPT = """
 import argparse, sys, jax
 from jaxunc.cli import _one_cpu_device_per_core
-_one_cpu_device_per_core(argparse.Namespace(coordinator=sys.argv[1] or None))
+_one_cpu_device_per_core(
+    argparse.Namespace(command=sys.argv[2], coordinator=sys.argv[1] or None)
+)
 print(len(jax.devices("cpu")))
 """
 
 
 @pytest.mark.parametrize(
-    ("environment", "coordinator", "expected"),
+    ("environment", "coordinator", "command", "expected"),
     [
-        ({}, "", "cores"),
-        ({"JAX_NUM_CPU_DEVICES": "1"}, "", 1),
-        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, "", 3),
-        ({}, "127.0.0.1:1234", 1),
+        ({}, "", "validate", "cores"),
+        ({}, "", "fisher", 1),
+        ({"JAX_NUM_CPU_DEVICES": "1"}, "", "validate", 1),
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, "", "validate", 3),
+        ({}, "127.0.0.1:1234", "validate", 1),
     ],
 )
-def test_one_cpu_device_per_core_unless_chosen(environment, coordinator, expected):
-    """The command's device default, and the user's choices that it leaves alone:
+def test_one_cpu_device_per_core_unless_chosen(
+    environment, coordinator, command, expected
+):
+    """The command's device default for a study that asks for it (validate), not
+    for one that does not (fisher), and the user's choices that it leaves alone:
     JAX's own variable, the XLA flag, and a multi-process run."""
     env = {
         k: v
@@ -180,7 +186,7 @@ def test_one_cpu_device_per_core_unless_chosen(environment, coordinator, expecte
     }
     env.update(environment)
     process = subprocess.run(
-        [sys.executable, "-c", _DEVICES_SCRIPT, coordinator],
+        [sys.executable, "-c", _DEVICES_SCRIPT, coordinator, command],
         capture_output=True,
         text=True,
         timeout=120,
@@ -201,7 +207,7 @@ def test_device_default_leaves_a_running_jax_alone():
     from jaxunc.cli import _one_cpu_device_per_core
 
     before = len(jax.devices())
-    _one_cpu_device_per_core(argparse.Namespace())
+    _one_cpu_device_per_core(argparse.Namespace(command="validate"))
     assert len(jax.devices()) == before
 
 

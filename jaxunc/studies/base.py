@@ -645,6 +645,12 @@ class Study:
         the study's stages outside the engine's chunks (bin grids, replica sets),
         checked against the memory budget before the run (``check_memory_needs``)
         and refused by the field (flag) that sizes them; None: nothing to check.
+      cpu_device_per_core: the ``jaxunc`` command gives JAX one CPU device per
+        core for this study (results do not depend on it): for runs made of many
+        XLA executions that each keep one core busy, such as the trainings of small
+        networks, which the engine then spreads over the devices (``validate
+        --surrogate gan``: 248 → 158 s on 2 cores).  Off where XLA's own threads
+        already fill the cores (``fisher``: 143 s on one device, 155 s on two).
     """
 
     name: str
@@ -664,6 +670,7 @@ class Study:
     notices: tuple[type[Warning], ...] = ()
     memory: Callable[[Any], Sequence[tuple[str, int, str]]] | None = None
     comparison: Callable[[Sequence[Mapping[str, Any]], Path], list[tuple]] | None = None
+    cpu_device_per_core: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").isalnum():

@@ -1040,4 +1040,5 @@ STUDY = Study(
     # Seconds of each run in `jaxunc reproduce` (cold compile cache, 2-core AMD EPYC,
     # 2026-12-01): the overall time-left estimate.
     reproduce_seconds={"ideal": 22, "gan": 173},
+    cpu_device_per_core=True,
 )
