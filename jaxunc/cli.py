@@ -1194,18 +1194,17 @@ def _one_cpu_device_per_core(args: argparse.Namespace) -> None:
 
     from jaxunc.studies.registry import STUDIES
 
-    chosen_study = STUDIES.get(getattr(args, "command", None))
-    if chosen_study is None or not chosen_study.cpu_device_per_core:
+    study = STUDIES.get(getattr(args, "command", None))
+    if study is None or not study.cpu_device_per_core:
         return
-
-    chosen = jax.config.jax_num_cpu_devices >= 0 or (
+    user_chose = jax.config.jax_num_cpu_devices >= 0 or (
         "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
     )
-    if chosen or getattr(args, "coordinator", None) is not None:
+    if user_chose or getattr(args, "coordinator", None) is not None:
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     with contextlib.suppress(RuntimeError):  # JAX's backends already initialised
-        jax.config.update("jax_num_cpu_devices", max(cores, 1))
+        jax.config.update("jax_num_cpu_devices", cores)
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -20,9 +20,9 @@ if _CACHE_VARIABLE not in os.environ:
     _OWN_CACHE = tempfile.mkdtemp(prefix="jaxunc-tests-xla-")
     os.environ[_CACHE_VARIABLE] = _OWN_CACHE
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
-# The command gives JAX one CPU device per core; the suite's xdist workers already
-# fill the cores, so its command-line subprocesses keep one device (no second
-# compilation per program).  Tests of the device count set their own.
+# `jaxunc validate` gives JAX one CPU device per core; the suite's xdist workers
+# already fill the cores, so its command-line subprocesses keep one device (no
+# second compilation per program).  Tests of the device count set their own.
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "1")
 jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_VARIABLE])
 jax.config.update(
