@@ -348,6 +348,66 @@ def test_generators_mixture_discriminator_steps_and_rates():
         assert f"{name}=" in repr(other) and name not in repr(plain)
 
 
+def test_snapshot_mixture_keeps_the_training_and_mixes_its_iterates():
+    """``snapshot_fraction``: the surrogate mixes the generator at the end of the
+    last ``snapshots`` record blocks (oldest first) of an unchanged training: the
+    last snapshot is the final generator of ``snapshot_fraction=0``, a larger
+    fraction only prepends older snapshots, ``generators × snapshots`` components
+    are generator-major (GAN m's snapshots first), and generated event i comes from
+    component i mod (generators × snapshots)."""
+    from jaxunc import random as fast_random
+    from jaxunc.surrogates import _nn
+    from jaxunc.surrogates.gan import GENERATOR_ACTIVATIONS
+
+    assert GAN().snapshots == 16 and GAN(snapshot_fraction=0).snapshots == 1
+    small = {"steps": 40, "record_every": 10, "depth": 1, "width": 8}
+    assert GAN(**small, snapshot_fraction=0.5).snapshots == 2
+    assert GAN(**small, snapshot_fraction=1).snapshots == 4
+    assert GAN(**small, snapshot_fraction=0.2).snapshots == 1
+    data = jax.random.normal(jax.random.key(1), (N_TRAIN,))
+    key = jax.random.key(0)
+    final = jax.jit(GAN(**small, snapshot_fraction=0).fit)(key, data).generator
+    half = GAN(**small, snapshot_fraction=0.5)
+    two = jax.jit(half.fit)(key, data)
+    four = jax.jit(GAN(**small, snapshot_fraction=1).fit)(key, data).generator
+    leaves = (final, two.generator, four)
+    for f, t, a in zip(*map(jax.tree.leaves, leaves), strict=True):
+        assert t.shape == (2, *f.shape) and a.shape == (4, *f.shape)
+        np.testing.assert_allclose(t[-1], f, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(a[2:], t)
+        assert np.max(np.abs(t[0] - t[1])) > 1e-4  # the iterate moved
+    assert "snapshot_fraction=0.5" in repr(half)
+    assert "snapshot_fraction" not in repr(GAN())
+
+    mixture = GAN(**small, snapshot_fraction=0.5, generators=2)
+    params = jax.jit(mixture.fit)(key, data)
+    assert mixture.components == 4
+    assert params.generator[0]["w"].shape == (4, mixture.noise_dim, 8)
+    for m, member_key in enumerate(fast_random.split(key, 2)):
+        alone = jax.jit(half.fit)(member_key, data).generator
+        for a, b in zip(
+            jax.tree.leaves(alone), jax.tree.leaves(params.generator), strict=True
+        ):
+            np.testing.assert_allclose(
+                b[2 * m : 2 * m + 2], a, rtol=1e-3, atol=1e-3 * np.abs(a).max()
+            )
+    events = mixture.sample(jax.random.key(2), params, 7)
+    noise = fast_random.normal(jax.random.key(2), (2, 4, mixture.noise_dim))
+    shift, scale = params.standardization
+    activation = GENERATOR_ACTIVATIONS[mixture.generator_activation]
+
+    def event(i, component):
+        weights = _member(params.generator, component)
+        return shift + scale * _nn.mlp(weights, noise[i // 4, i % 4], activation)[0]
+
+    np.testing.assert_allclose(
+        events, [event(i, i % 4) for i in range(7)], rtol=1e-5, atol=1e-5
+    )
+    # the wrong assignment (component i // 2) does not match
+    wrong = np.array([event(i, i // 2) for i in range(7)])
+    assert np.max(np.abs(events - wrong)) > 1e-3
+
+
 def test_discriminator_schedule_spans_all_its_updates():
     """With ``discriminator_steps = k`` the discriminator takes ``k × steps`` Adam
     updates: its cosine schedule must still be above 0 after ``steps`` of them (it
@@ -381,6 +441,9 @@ def test_discriminator_schedule_spans_all_its_updates():
         ("generators", {"generators": 0}),
         ("generators", {"generators": 2.0}),
         ("discriminator_steps", {"discriminator_steps": 0}),
+        ("snapshot_fraction", {"snapshot_fraction": -0.1}),
+        ("snapshot_fraction", {"snapshot_fraction": 1.5}),
+        ("snapshot_fraction", {"snapshot_fraction": float("nan")}),
         ("generator_activation", {"generator_activation": "relu"}),
         ("discriminator_learning_rate", {"discriminator_learning_rate": -1e-3}),
         (

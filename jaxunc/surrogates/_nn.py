@@ -211,7 +211,8 @@ def train(
     key: jax.Array,
     steps: int,
     record_every: int,
-) -> tuple[Any, dict[str, jax.Array]]:
+    keep: Callable[[Any], Any] | None = None,
+) -> tuple[Any, Any]:
     """Run ``steps`` calls of ``state, losses = step(state, key_i)`` as one scan.
 
     Step i gets ``fold_in(key, i)`` (``jaxunc.random.fold_in``: the same key as
@@ -219,6 +220,9 @@ def train(
     hash loop in every step).  The losses of each block of ``record_every``
     consecutive steps are averaged, so the returned curves have shape
     (steps // record_every,); ``steps`` must be a multiple of ``record_every``.
+    Returns ``(state, losses)``; with ``keep``, ``(state, (losses, kept))`` where
+    ``kept`` stacks ``keep(state)`` at the end of every block (a leading axis of
+    ``steps // record_every``), e.g. snapshots of the weights.
     """
     blocks = steps // record_every
 
@@ -228,7 +232,8 @@ def train(
             return step(state, fast_random.fold_in(key, index))
 
         state, losses = lax.scan(inner, state, jnp.arange(record_every))
-        return state, jax.tree_util.tree_map(lambda v: jnp.mean(v, axis=0), losses)
+        losses = jax.tree_util.tree_map(lambda v: jnp.mean(v, axis=0), losses)
+        return state, losses if keep is None else (losses, keep(state))
 
     return lax.scan(block, state, jnp.arange(blocks))
 

@@ -29,8 +29,12 @@ error comes from (``benchmarks/bench_gan_diagnosis.py``): a shape bias, the
 training sample's noise and the GAN's own training randomness; a mixture of
 generators (``generators``) removes only the last, at M times the cost of a
 training (with the tanh generator the bias is nearly gone: ``generators=4``
-reaches 1.53 ± 0.06 on the camel back).  The discriminator's hidden units stay
-leaky ReLU.
+reaches 1.53 ± 0.06 on the camel back).  The same averaging comes free from one
+training: its iterates keep circling the equilibrium, so the surrogate is the
+mixture of the generator's snapshots over the last ``snapshot_fraction`` (0.8) of
+the training, 1.53 ± 0.06 on the camel back at the cost of one training, 2.37 ±
+0.16 on the Gaussian, 0.72 ± 0.02 on the spectrum (a narrow peak drawn slightly
+wider).  The discriminator's hidden units stay leaky ReLU.
 
 Training: the training sample is standardised (mean 0, standard deviation 1 per
 dimension; shift and scale are kept in the parameters), then ``steps`` alternating
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -70,7 +75,9 @@ class GANParams(NamedTuple):
 
     Attributes:
       generator: MLP weights, noise (noise_dim,) → standardised event (d,) (the
-        moving average of the training iterates, see ``ema_decay``).
+        moving average of the training iterates, see ``ema_decay``); with a leading
+        axis of ``generators × snapshots`` mixture components when that is above 1
+        (generator-major: component ``m × snapshots + s`` is snapshot s of GAN m).
       discriminator: MLP weights, standardised event (d,) → logit ().
       standardization: shift and scale of the training sample (event shaped: () for
         1-D events, (d,) for d-dim events); events = shift + scale * generator(z).
@@ -169,6 +176,18 @@ class GAN:
         generators removes (1 − 1/M) of the variance that the GAN's own training
         randomness adds to the generated distribution (``bench_gan_diagnosis.py``),
         at M times the cost of a training.  1 (the default) is the plain GAN.
+      snapshot_fraction: the surrogate is the equal-weight mixture of the
+        generator's snapshots at the end of every record block (every
+        ``record_every`` steps) in the last ``snapshot_fraction`` of the training:
+        ``snapshots = max(1, ⌊snapshot_fraction × steps / record_every⌋)`` of them,
+        the last always included; 0 keeps the final generator alone.  The iterates
+        of simultaneous GAN training keep moving around the equilibrium, so a
+        mixture of them averages part of the training randomness away for free
+        (the training is unchanged; "snapshot ensembles", Huang et al. 2017, without
+        restarts).  0.8 (16 snapshots of the default 1000 steps) by measurement on
+        the camel back, 256 pseudo-experiments, seed 7: amplification at 10
+        quantiles 1.53 ± 0.06 against 1.20 ± 0.04 for the final generator alone
+        (benchmarks/RESULTS.md).
       discriminator_steps: discriminator updates per generator update, each on a
         fresh minibatch and fresh noise (1, the default: alternating updates); the
         discriminator's default schedule spans its ``steps × discriminator_steps``
@@ -207,6 +226,7 @@ class GAN:
     record_every: int = 50
     optimizer: optax.GradientTransformation | None = None
     generators: int = 1
+    snapshot_fraction: float = 0.8
     discriminator_steps: int = 1
     discriminator_learning_rate: float | None = None
     generator_activation: str = "tanh"
@@ -236,6 +256,14 @@ class GAN:
         if not self.beta1 < 1:
             raise InvalidArgument("beta1", f"must be in [0, 1) (got {self.beta1!r})")
         _nn.validate_positive_float("ema_decay", self.ema_decay, allow_zero=True)
+        _nn.validate_positive_float(
+            "snapshot_fraction", self.snapshot_fraction, allow_zero=True
+        )
+        if not self.snapshot_fraction <= 1:
+            raise InvalidArgument(
+                "snapshot_fraction",
+                f"must be in [0, 1] (got {self.snapshot_fraction!r})",
+            )
         if not self.ema_decay < 1:
             raise InvalidArgument(
                 "ema_decay", f"must be in [0, 1) (got {self.ema_decay!r})"
@@ -264,6 +292,7 @@ class GAN:
             omit_if_none=("optimizer", "discriminator_learning_rate"),
             omit_if_default=(
                 "generators",
+                "snapshot_fraction",
                 "discriminator_steps",
                 "generator_activation",
             ),
@@ -280,6 +309,18 @@ class GAN:
             * (1 + self.discriminator_steps)
             // 2
         )
+
+    @property
+    def snapshots(self) -> int:
+        """Generator snapshots in the mixture of one GAN (``snapshot_fraction``):
+        ``max(1, ⌊snapshot_fraction × steps / record_every⌋)``."""
+        blocks = self.steps // self.record_every
+        return max(1, math.floor(self.snapshot_fraction * blocks + 1e-9))
+
+    @property
+    def components(self) -> int:
+        """Mixture components of the surrogate: ``generators × snapshots``."""
+        return self.generators * self.snapshots
 
     @property
     def min_train(self) -> int:
@@ -319,8 +360,9 @@ class GAN:
 
     def fit(self, key: jax.Array, data: jax.Array) -> GANParams:
         """Train on ``data`` (n_train,) or (n_train, d); pure and jittable.  With
-        ``generators = M > 1`` the generator and discriminator weights have a
-        leading axis M and the recorded losses are the means over the M GANs."""
+        ``generators = M > 1`` the discriminator weights have a leading axis M and
+        the recorded losses are the means over the M GANs; the generator weights
+        have a leading axis ``components`` when it is above 1."""
         _nn.check_data(data, self.min_train, "the GAN")
         z_data, standardization = _nn.standardize(data)
         if self.generators == 1:
@@ -331,13 +373,18 @@ class GAN:
                 self._fit_one, in_axes=(0, None)
             )(keys, z_data)
             losses = jax.tree_util.tree_map(lambda v: jnp.mean(v, axis=0), losses)
+            if self.snapshots > 1:  # (M, S, ...) -> (M × S, ...)
+                generator = jax.tree_util.tree_map(
+                    lambda w: w.reshape(-1, *w.shape[2:]), generator
+                )
         return GANParams(generator, discriminator, standardization, losses)
 
     def _fit_one(
         self, key: jax.Array, z_data: jax.Array
     ) -> tuple[list, list, dict[str, jax.Array]]:
         """One GAN trained on the standardised sample ``z_data`` (n, d): the
-        (averaged) generator, the discriminator and the recorded losses."""
+        (averaged) generator (with a leading axis ``snapshots``, oldest first, when
+        that is above 1), the discriminator and the recorded losses."""
         dtype = z_data.dtype
         dim = z_data.shape[1]
         hidden = (self.width,) * self.depth
@@ -365,14 +412,21 @@ class GAN:
         )
         if self.r1_every > 1:
             step = functools.partial(self._lazy_group, step=step)
-        state, losses = _nn.train(
+        snapshots = self.snapshots
+        keep = None if snapshots == 1 else (lambda state: state.average)
+        state, out = _nn.train(
             step,
             state,
             train_key,
             self.steps // self.r1_every,
             self.record_every // self.r1_every,
+            keep,
         )
-        return state.average, state.discriminator, losses
+        if keep is None:
+            return state.average, state.discriminator, out
+        losses, history = out
+        generator = jax.tree_util.tree_map(lambda h: h[-snapshots:], history)
+        return generator, state.discriminator, losses
 
     def _lazy_group(
         self, state: GANTrainingState, key: jax.Array, *, step
@@ -466,18 +520,19 @@ class GAN:
         shift, scale = params.standardization
         dtype = shift.dtype
         g_activation = GENERATOR_ACTIVATIONS[self.generator_activation]
-        if self.generators == 1:
+        components = self.components
+        if components == 1:
             noise = fast_random.normal(key, (n, self.noise_dim), dtype)
             z = _nn.mlp(params.generator, noise, g_activation)
-        else:
-            per_generator = -(-n // self.generators)
+        else:  # event i from component i mod components
+            per_component = -(-n // components)
             noise = fast_random.normal(
-                key, (per_generator, self.generators, self.noise_dim), dtype
+                key, (per_component, components, self.noise_dim), dtype
             )
             z = jax.vmap(
                 lambda g, x: _nn.mlp(g, x, g_activation), in_axes=(0, 1), out_axes=1
             )(params.generator, noise)
-            z = z.reshape(per_generator * self.generators, -1)[:n]
+            z = z.reshape(per_component * components, -1)[:n]
         if shift.ndim == 0:
             z = z[:, 0]
         return shift + scale * z
