@@ -139,9 +139,9 @@ class GAN:
       learning_rate: initial Adam step size of both networks, cosine-decayed to 0
         over the ``steps`` (the final generator is then a slowly moving iterate);
         ignored when ``optimizer`` is given.  5e-3 by measurement on the camel back
-        with the tanh generator (amplification 1.20 ± 0.04 against 1.18 ± 0.04 at
-        3e-3 and 1.07 ± 0.04 at 2e-3, 256 pseudo-experiments; 0.83 ± 0.05 at 1e-2
-        and 0.56 ± 0.03 at 1e-3, 64).
+        with the tanh generator, final generator alone (amplification 1.20 ± 0.04
+        against 1.18 ± 0.04 at 3e-3 and 1.07 ± 0.04 at 2e-3, 256
+        pseudo-experiments; 0.83 ± 0.05 at 1e-2 and 0.56 ± 0.03 at 1e-3, 64).
       beta1: Adam's first-moment decay (0.5 is the usual choice for GANs); ignored
         when ``optimizer`` is given.
       width: units per hidden layer of both networks.
