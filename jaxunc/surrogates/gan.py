@@ -256,6 +256,10 @@ class GAN:
         if not self.beta1 < 1:
             raise InvalidArgument("beta1", f"must be in [0, 1) (got {self.beta1!r})")
         _nn.validate_positive_float("ema_decay", self.ema_decay, allow_zero=True)
+        if not self.ema_decay < 1:
+            raise InvalidArgument(
+                "ema_decay", f"must be in [0, 1) (got {self.ema_decay!r})"
+            )
         _nn.validate_positive_float(
             "snapshot_fraction", self.snapshot_fraction, allow_zero=True
         )
@@ -263,10 +267,6 @@ class GAN:
             raise InvalidArgument(
                 "snapshot_fraction",
                 f"must be in [0, 1] (got {self.snapshot_fraction!r})",
-            )
-        if not self.ema_decay < 1:
-            raise InvalidArgument(
-                "ema_decay", f"must be in [0, 1) (got {self.ema_decay!r})"
             )
         _nn.check_optimizer(self.optimizer)
         if self.generator_activation not in GENERATOR_ACTIVATIONS:
@@ -315,6 +315,7 @@ class GAN:
         """Generator snapshots in the mixture of one GAN (``snapshot_fraction``):
         ``max(1, ⌊snapshot_fraction × steps / record_every⌋)``."""
         blocks = self.steps // self.record_every
+        # + 1e-9: a product such as 0.8 × 20 may round to just below the integer
         return max(1, math.floor(self.snapshot_fraction * blocks + 1e-9))
 
     @property
